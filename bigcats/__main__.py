@@ -1,0 +1,201 @@
+"""The command line: `python -m bigcats COMMAND ...` (see `python -m bigcats --help`).
+
+With --json, standard output carries only the JSON; progress bars, logs and TensorFlow's own
+messages go to standard error, so the output can be piped into other tools.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from bigcats import config
+
+DEFAULT_DATA = "data/raw"
+DEFAULT_MODEL = "models/lion_tiger_cnn.keras"
+
+
+def _emit(args, obj, text=None):
+    """JSON to the real standard output (saved before it was pointed at stderr), else text."""
+    if args.json:
+        print(json.dumps(obj), file=args.stdout, flush=True)
+    else:
+        print(text if text is not None else json.dumps(obj, indent=2))
+
+
+def cmd_doctor(args):
+    from bigcats.devices import enable_memory_growth
+    from bigcats.doctor import format_report, gather_facts, report
+
+    rep = report(gather_facts(enable_memory_growth()))
+    _emit(args, rep, format_report(rep))
+    return 0
+
+
+def cmd_clean(args):
+    from bigcats.clean import clean_folder
+
+    rep = clean_folder(args.data_dir, args.quarantine, dry_run=args.dry_run)
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(rep, indent=2))
+    verb = "would move" if args.dry_run else "moved"
+    lines = [f"checked {rep['checked']} files: {rep['kept']} kept, {len(rep['quarantined'])} {verb} to {rep['quarantine_dir']}"]
+    lines += [f"  {q['file']}: {q['reason']}" for q in rep["quarantined"]]
+    lines += [f"  note {n['file']}: {'; '.join(n['notes'])}" for n in rep["notes"]]
+    _emit(args, rep, "\n".join(lines))
+    return 0
+
+
+def cmd_train(args):
+    from bigcats.data import resolve_data_dir
+    from bigcats.train import train
+
+    data_dir, _ = resolve_data_dir(args.data) if args.data == DEFAULT_DATA else (Path(args.data), None)
+    _, record = train(data_dir, args.model, epochs=args.epochs, image_size=args.image_size,
+                      batch_size=args.batch_size, seed=args.seed)
+    val = record["history"].get("val_accuracy")
+    print(f"saved {args.model} after {record['epochs_run']} epochs in {record['train_seconds']:.1f}s"
+          + (f"; best validation accuracy {max(val):.3f}" if val else ""))
+    return 0
+
+
+def cmd_evaluate(args):
+    from bigcats.evaluate import evaluate
+
+    result, _, _ = evaluate(args.model, args.data, split=args.split)
+    text = (f"{result['split']} split of {args.data}: n={result['n']} accuracy={result['accuracy']:.3f} "
+            f"precision={result['precision']:.3f} recall={result['recall']:.3f} f1={result['f1']:.3f}\n"
+            f"confusion matrix (rows true, columns predicted; {', '.join(result['class_names'])}): "
+            f"{result['confusion_matrix']}")
+    _emit(args, result, text)
+    return 0
+
+
+def cmd_predict(args):
+    from bigcats.evaluate import load_trained_model, predict_files
+
+    model, record = load_trained_model(args.model)
+    results = predict_files(model, record, args.images)
+    for r in results:
+        if args.json:
+            _emit(args, r)
+        elif "error" in r:
+            print(f"{r['file']}: ERROR {r['error']}")
+        else:
+            print(f"{r['file']}: {r['label']} ({r['probability']:.1%})")
+    return 1 if any("error" in r for r in results) or not results else 0
+
+
+def cmd_benchmark(args):
+    from bigcats.benchmark import run_benchmark
+    from bigcats.plots import plot_bars
+
+    result = run_benchmark(args.data, image_size=args.image_size, batch_size=args.batch_size,
+                           steps=args.steps, repeats=args.repeats)
+    names = [d["name"].split("device:")[-1] for d in result["devices"]]
+    fig = plot_bars(names, [d["images_per_second"] for d in result["devices"]], "training images / second",
+                    "Training speed per device")
+    Path(args.chart).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.chart, dpi=100)
+    lines = [f"{d['name']}: {d['images_per_second']:.1f} images/s (warm-up {d['warmup_seconds']:.1f}s)" for d in result["devices"]]
+    speedup = result["gpu_speedup"]
+    lines.append(f"GPU speed-up: {speedup:.1f}x" if speedup else "GPU speed-up: n/a")
+    if result["pipeline"]:
+        p = result["pipeline"]
+        lines.append(f"input pipeline over {p['epochs']} epochs of {p['images']} files: naive loop "
+                     f"{p['naive_images_per_second']:.0f} images/s, tf.data {p['tfdata_images_per_second']:.0f} "
+                     f"images/s ({p['ratio']:.1f}x)")
+    lines += result["notes"] + [f"chart: {args.chart}"]
+    _emit(args, result, "\n".join(lines))
+    return 0
+
+
+def cmd_tutorial(args):
+    from bigcats.tutorial import run_all
+
+    for name, seconds in run_all(args.notebooks, args.output, timeout=args.timeout):
+        print(f"{name}: {seconds:.0f}s")
+    print(f"Executed notebooks, with their plots: {args.output or Path(args.notebooks) / 'executed'}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m bigcats", description="Lions vs tigers on the GPU: the tutorial's tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("doctor", help="report Python, TensorFlow and GPU status, with fixes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("clean", help="check every image; move unusable ones to a quarantine folder")
+    p.add_argument("data_dir", metavar="DATA_DIR")
+    p.add_argument("--quarantine", metavar="DIR", help="where bad files go (default: quarantine/ beside DATA_DIR)")
+    p.add_argument("--report", metavar="FILE", help="also write the JSON report here")
+    p.add_argument("--dry-run", action="store_true", help="only say what would move")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("train", help="train the CNN on DATA_DIR/<class>/ and save a .keras model")
+    p.add_argument("--data", default=DEFAULT_DATA, metavar="DATA_DIR",
+                   help=f"default {DEFAULT_DATA} (a synthetic set is made if it is empty)")
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="OUT.keras")
+    p.add_argument("--epochs", type=int, default=config.EPOCHS)
+    p.add_argument("--image-size", type=int, default=config.IMAGE_SIZE)
+    p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
+    p.add_argument("--seed", type=int, default=config.SEED)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a saved model on a data folder")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--data", default=DEFAULT_DATA, metavar="DATA_DIR")
+    p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
+                   help="which part of DATA_DIR (default: test, the images training never saw; "
+                        "'all' for a folder of new photos)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify photos (files or folders)")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("benchmark", help="training speed per device and input-pipeline speed")
+    p.add_argument("--data", default=None, metavar="DATA_DIR", help=f"photos for the pipeline test (default {DEFAULT_DATA})")
+    p.add_argument("--image-size", type=int, default=config.IMAGE_SIZE)
+    p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--chart", default="reports/benchmark.png")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("tutorial", help="run every notebook headless, in order")
+    p.add_argument("--notebooks", default="notebooks")
+    p.add_argument("--output", default=None, help="where executed copies go (default notebooks/executed)")
+    p.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    p.set_defaults(func=cmd_tutorial)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    args.stdout = sys.stdout
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TF's warnings and errors, drop its info lines
+    quiet = contextlib.redirect_stdout(sys.stderr) if getattr(args, "json", False) else contextlib.nullcontext()
+    from bigcats.evaluate import ModelLoadError
+    from bigcats.train import BadImagesError
+
+    try:
+        with quiet:
+            return args.func(args)
+    except (BadImagesError, ModelLoadError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

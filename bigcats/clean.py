@@ -1,0 +1,222 @@
+"""Checking every image before training, and moving the unusable ones aside with a reason.
+
+Each file is fully decoded with TensorFlow's own decoder: header checks (cv2, imghdr, PIL's
+verify) pass truncated JPEGs that then crash training mid-epoch. Nothing is ever deleted or
+rewritten: unusable files and extra copies move to a quarantine folder, keeping their class
+subfolder, and the JSON report says why.
+"""
+
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bigcats.data import IMAGE_EXTENSIONS, class_names, file_digest, has_image_extension, is_clutter, list_files
+
+MAX_PIXELS = 50_000_000  # above this a file is a decompression bomb or a scan, not a training photo
+TINY_SIDE = 32
+NEAR_DUPLICATE_BITS = 3  # dHash bits that may differ for "the same photo, resized or re-encoded"
+
+
+@dataclass
+class Check:
+    usable: bool
+    reason: str = ""
+    notes: list = field(default_factory=list)
+
+
+MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"BM": "BMP"}
+
+
+def _magic_format(head):
+    return next((fmt for magic, fmt in MAGIC.items() if head.startswith(magic)), None)
+
+
+def _sniff(head):
+    """What a file that is not an image most likely is, from its first bytes."""
+    text = head.lstrip().lower()
+    if text.startswith(b"%pdf"):
+        return "a PDF document"
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<svg")):
+        return "an HTML/XML page (often a web page saved under an image name)"
+    if all(32 <= b < 127 or b in b"\r\n\t" for b in head[:256]):
+        return "a text file"
+    return "data in no image format TensorFlow reads"
+
+
+def _header(path):
+    """(format, mode, width, height) from the header only, or None if PIL cannot read it."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PIL warns on big images; we judge size ourselves
+        try:
+            with Image.open(path) as image:
+                return image.format, image.mode, image.width, image.height
+        except Image.DecompressionBombError:
+            return "?", "?", 10**5, 10**5
+        except Exception:
+            return None
+
+
+def _decode_error(path):
+    """The error TensorFlow's decoder raises on this file during training, or ''."""
+    import tensorflow as tf
+
+    try:
+        tf.io.decode_image(Path(path).read_bytes(), channels=3, expand_animations=False)
+        return ""
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+        return error.message.split("}}")[-1].strip().splitlines()[0]
+
+
+def _notes(path, header):
+    fmt, mode, width, height = header
+    notes = []
+    if mode == "CMYK":
+        notes.append("CMYK colour (decoded to RGB; colours may shift slightly)")
+    if mode in ("L", "1", "I;16", "I", "LA"):
+        notes.append("greyscale (decoded to 3 identical channels)")
+    if mode in ("RGBA", "LA", "PA") or (mode == "P"):
+        notes.append("has transparency or a palette (alpha is dropped)")
+    if mode.startswith("I;16") or mode == "I":
+        notes.append("16-bit (scaled to 8 bits when decoded)")
+    if min(width, height) < TINY_SIDE:
+        notes.append(f"tiny: {width}x{height} pixels")
+    suffix = Path(path).suffix
+    if suffix != suffix.lower():
+        notes.append(f"upper-case extension {suffix}")
+    expected = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP"}.get(suffix.lower())
+    if fmt and expected and fmt != expected:
+        notes.append(f"{fmt} data in a {suffix} file (decoded by content, so it still works)")
+    if not Path(path).name.isascii():
+        notes.append("non-ASCII file name")
+    return notes
+
+
+def check_file(path, max_pixels=MAX_PIXELS):
+    """Is this file usable for training? Unusable files get a reason that says what to do."""
+    path = Path(path)
+    if not has_image_extension(path):
+        return Check(False, f"extension '{path.suffix or '(none)'}' is not read by the training "
+                            f"loader ({' '.join(IMAGE_EXTENSIONS)}); convert it to JPEG or PNG")
+    if path.stat().st_size == 0:
+        return Check(False, "empty file (0 bytes): the download or copy failed; fetch it again")
+    header = _header(path)
+    if header and header[2] * header[3] > max_pixels:
+        return Check(False, f"too large to decode safely: {header[2]}x{header[3]} pixels "
+                            f"(limit {max_pixels // 10**6} megapixels); downscale it")
+    error = _decode_error(path)
+    if error:
+        with open(path, "rb") as f:
+            head = f.read(512)
+        fmt = _magic_format(head) or (header and header[0])
+        if not fmt:
+            return Check(False, f"not an image: {_sniff(head)}")
+        return Check(False, f"corrupt or truncated {fmt} data ({error}); re-download or re-export it")
+    return Check(True, notes=_notes(path, header) if header else [])
+
+
+def dhash(path, size=8):
+    """A 64-bit perceptual hash: equal (or nearly) for the same photo resized or re-encoded."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        grey = image.convert("L").resize((size + 1, size), Image.Resampling.LANCZOS)
+    pixels = list(grey.getdata())
+    bits = 0
+    for row in range(size):
+        for col in range(size):
+            left, right = pixels[row * (size + 1) + col], pixels[row * (size + 1) + col + 1]
+            bits = (bits << 1) | (left > right)
+    return bits
+
+
+def _unique_destination(target):
+    """Never overwrite: lion/a.jpg -> lion/a.1.jpg, lion/a.2.jpg, ... if taken."""
+    candidate, n = target, 0
+    while candidate.exists():
+        n += 1
+        candidate = target.with_name(f"{target.stem}.{n}{target.suffix}")
+    return candidate
+
+
+def _find_duplicates(usable, data_dir):
+    """{path: reason} for the copies to move aside. Within a class the first file (by name)
+    stays; the same photo under two classes is a label conflict and every copy moves."""
+    groups = {}
+    for path in usable:
+        groups.setdefault(("sha", file_digest(path)), []).append(path)
+    hashes = {path: dhash(path) for path in usable}
+    by_first = sorted(usable)
+    for i, a in enumerate(by_first):
+        for b in by_first[i + 1:]:
+            if bin(hashes[a] ^ hashes[b]).count("1") <= NEAR_DUPLICATE_BITS:
+                groups.setdefault(("near", a), [a]).append(b)
+    moves = {}
+    for (kind, _), paths in groups.items():
+        paths = sorted(set(paths))
+        if len(paths) < 2:
+            continue
+        classes = {p.relative_to(data_dir).parts[0] for p in paths}
+        what = "exact duplicate" if kind == "sha" else "near-duplicate (same photo resized or re-encoded)"
+        if len(classes) > 1:
+            others = ", ".join(str(p.relative_to(data_dir)) for p in paths)
+            for p in paths:
+                moves.setdefault(p, f"label conflict: the same photo is filed under several classes ({others}); "
+                                    "decide which class it belongs to and put one copy back")
+        else:
+            for p in paths[1:]:
+                if p not in moves and paths[0] not in moves:
+                    moves[p] = f"{what} of {paths[0].relative_to(data_dir)}"
+    return moves
+
+
+def clean_folder(data_dir, quarantine_dir=None, dry_run=False, progress=True):
+    """Check every file under data_dir/<class>/; move the unusable ones and extra copies to
+    quarantine_dir/<class>/ (default: a `quarantine` folder beside data_dir). Returns the report."""
+    data_dir = Path(data_dir)
+    if not class_names(data_dir):
+        raise FileNotFoundError(f"{data_dir} has no class folders; expected {data_dir}/<class>/*.jpg")
+    quarantine_dir = Path(quarantine_dir or data_dir.parent / "quarantine")
+    files = [p for p, _ in list_files(data_dir)]
+    reasons, notes = {}, []
+    for path in tqdm(files, desc="Checking images", unit="file", disable=not progress):
+        check = check_file(path)
+        if not check.usable:
+            reasons[path] = check.reason
+        elif check.notes:
+            notes.append({"file": str(path.relative_to(data_dir)), "notes": check.notes})
+    reasons.update(_find_duplicates([p for p in files if p not in reasons], data_dir))
+    quarantined = []
+    for path, reason in sorted(reasons.items()):
+        destination = _unique_destination(quarantine_dir / path.relative_to(data_dir))
+        if not dry_run:
+            try:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(path), str(destination))
+            except OSError as error:
+                raise PermissionError(f"Could not move {path} to {destination} ({error.strerror}). Is the data "
+                                      "folder read-only? Copy it somewhere writable, or use --dry-run.") from None
+        quarantined.append({"file": str(path.relative_to(data_dir)), "moved_to": str(destination), "reason": reason})
+    return {
+        "data_dir": str(data_dir),
+        "quarantine_dir": str(quarantine_dir),
+        "dry_run": dry_run,
+        "checked": len(files),
+        "kept": len(files) - len(quarantined),
+        "quarantined": quarantined,
+        "notes": notes,
+    }
+
+
+def find_unusable(paths, progress=True):
+    """[(path, reason)] for files that would break training; used before `fit` starts."""
+    bad = []
+    for path in tqdm(paths, desc="Checking images", unit="file", disable=not progress):
+        check = check_file(path)
+        if not check.usable:
+            bad.append((Path(path), check.reason))
+    return bad

@@ -1,0 +1,148 @@
+"""Finding the photos, splitting them without leaks, and feeding them to TensorFlow.
+
+Layout: DATA_DIR/<class>/*.jpg, one folder per class, as `keras.utils.image_dataset_from_directory`
+expects. The split is decided per photo by a hash of its bytes, so it never changes between
+runs, an exact duplicate can never land in two splits, and adding photos never moves old ones.
+"""
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+# The extensions Keras' directory loader lists; anything else is ignored by it, so we refuse it.
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+CLUTTER_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
+SPLITS = ("train", "val", "test")
+SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
+SYNTHETIC_MARKER = "SYNTHETIC.txt"
+
+
+def is_clutter(path):
+    """System files (.DS_Store, Thumbs.db, hidden files) that are no one's photo."""
+    name = Path(path).name
+    return name.startswith(".") or name.lower() in CLUTTER_NAMES
+
+
+def class_names(data_dir):
+    """The class folders under `data_dir`, sorted; their order fixes the label numbers."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        return []
+    return sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not is_clutter(p))
+
+
+def list_files(data_dir):
+    """Every non-clutter file under each class folder, as (path, class_index), sorted."""
+    items = []
+    for index, name in enumerate(class_names(data_dir)):
+        for root, dirs, files in os.walk(Path(data_dir) / name):
+            dirs[:] = sorted(d for d in dirs if not is_clutter(d))
+            items += [(Path(root) / f, index) for f in sorted(files) if not is_clutter(f)]
+    return items
+
+
+def has_image_extension(path):
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(data_dir):
+    """The files the training loader reads: (path, class_index) with an image extension."""
+    return [(p, i) for p, i in list_files(data_dir) if has_image_extension(p)]
+
+
+def file_digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def split_of_digest(digest, fractions=SPLIT_FRACTIONS):
+    """Map a content hash to 'train', 'val' or 'test' with the given fractions."""
+    position = int(digest[:12], 16) / 16**12
+    edge = 0.0
+    for split, fraction in zip(SPLITS, fractions):
+        edge += fraction
+        if position < edge:
+            return split
+    return SPLITS[-1]
+
+
+def split_images(data_dir, fractions=SPLIT_FRACTIONS):
+    """{'train': [(path, label)...], 'val': [...], 'test': [...]}, decided by file content."""
+    splits = {name: [] for name in SPLITS}
+    for path, label in list_images(data_dir):
+        splits[split_of_digest(file_digest(path), fractions)].append((path, label))
+    return splits
+
+
+def count_per_class(items, names):
+    counts = {name: 0 for name in names}
+    for _, label in items:
+        counts[names[label]] += 1
+    return counts
+
+
+def is_synthetic(data_dir):
+    return (Path(data_dir) / SYNTHETIC_MARKER).exists()
+
+
+def synthetic_banner(data_dir):
+    line = "#" * 78
+    return (
+        f"{line}\n# SYNTHETIC DATA: no photos found, so the tutorial runs on generated images in\n"
+        f"#   {data_dir}\n# Results on them say nothing about real lions and tigers. Put real photos in\n"
+        f"# data/raw/lion/ and data/raw/tiger/ (see data/README.md) and run again.\n{line}"
+    )
+
+
+def resolve_data_dir(data_dir, synthetic_dir=None, per_class=60):
+    """Return (folder to use, is_synthetic): `data_dir` if it holds photos of two or more
+    classes, else a synthetic set (made once, in `synthetic_dir`), announced loudly."""
+    data_dir = Path(data_dir)
+    if len({label for _, label in list_images(data_dir)}) >= 2:
+        return data_dir, is_synthetic(data_dir)
+    from bigcats.synthetic import make_synthetic_dataset
+
+    synthetic_dir = Path(synthetic_dir or data_dir.parent / "synthetic")
+    if not is_synthetic(synthetic_dir):
+        make_synthetic_dataset(synthetic_dir, per_class=per_class)
+    print(synthetic_banner(synthetic_dir), file=sys.stderr)
+    print(f"SYNTHETIC DATA in use: {synthetic_dir} (no photos in {data_dir})")
+    return synthetic_dir, True
+
+
+def title(text, synthetic):
+    """Plot titles say so when the images are synthetic."""
+    return f"{text}  [SYNTHETIC images]" if synthetic else text
+
+
+# --- TensorFlow input pipeline -------------------------------------------------------------
+
+
+def decode_and_resize(data, image_size):
+    """Bytes -> float32 RGB tensor in [0, 255], (size, size, 3). Training and prediction both
+    come through here, so a photo is always read the same way (RGB, same size, same scale)."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    return tf.image.resize(image, (image_size, image_size))
+
+
+def load_image(path, image_size):
+    import tensorflow as tf
+
+    return decode_and_resize(tf.io.read_file(path if isinstance(path, tf.Tensor) else str(path)), image_size)
+
+
+def make_dataset(items, image_size, batch_size, training=False, seed=0):
+    """A tf.data pipeline: parallel decode+resize, cache (decode once, not every epoch),
+    reshuffle each epoch for training only, batch, prefetch (overlap input with GPU work)."""
+    import tensorflow as tf
+
+    paths = [str(p) for p, _ in items]
+    labels = [int(label) for _, label in items]
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    ds = ds.map(lambda p, y: (load_image(p, image_size), y), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.cache()
+    if training:
+        ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

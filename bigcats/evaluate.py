@@ -1,0 +1,116 @@
+"""Reloading a saved model, scoring it, and classifying new photos the way it was trained."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bigcats.data import has_image_extension, is_clutter, load_image, make_dataset, split_images
+from bigcats.train import history_path
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+def load_trained_model(model_path):
+    """(model, record): the model, plus class names and image size from its history JSON.
+    safe_mode (the default, kept explicit) refuses to run code stored in a model file."""
+    import keras
+
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ModelLoadError(f"No model at {model_path}. Train one first: python -m bigcats train --data DIR --model {model_path}")
+    if model_path.suffix != ".keras":
+        raise ModelLoadError(f"{model_path}: expected a Keras 3 '.keras' file.")
+    try:
+        model = keras.models.load_model(model_path, safe_mode=True)
+    except Exception as error:
+        raise ModelLoadError(f"{model_path} is not a readable Keras model ({type(error).__name__}: {error}). "
+                             "Was it copied completely? Train it again if in doubt.") from None
+    record_file = history_path(model_path)
+    record = json.loads(record_file.read_text()) if record_file.exists() else {}
+    record.setdefault("image_size", int(model.input_shape[1]))
+    record.setdefault("class_names", [f"class_{i}" for i in range(int(model.output_shape[-1]))])
+    return model, record
+
+
+def predict_probabilities(model, items, image_size, batch_size=32):
+    """Class probabilities, one row per (path, label) item, through the training pipeline."""
+    ds = make_dataset(items, image_size, batch_size)
+    return model.predict(ds.map(lambda x, y: x), verbose=0)
+
+
+def metrics(y_true, y_pred, class_names):
+    """Accuracy, macro-averaged precision/recall/F1, per-class figures, confusion matrix
+    (rows: true class, columns: predicted class)."""
+    k = len(class_names)
+    matrix = np.zeros((k, k), dtype=int)
+    for t, p in zip(y_true, y_pred):
+        matrix[t, p] += 1
+    per_class = {}
+    for i, name in enumerate(class_names):
+        tp, predicted, actual = matrix[i, i], matrix[:, i].sum(), matrix[i, :].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(actual)}
+    n = int(matrix.sum())
+    return {
+        "n": n,
+        "accuracy": float(np.trace(matrix) / n) if n else 0.0,
+        "precision": float(np.mean([c["precision"] for c in per_class.values()])),
+        "recall": float(np.mean([c["recall"] for c in per_class.values()])),
+        "f1": float(np.mean([c["f1"] for c in per_class.values()])),
+        "class_names": list(class_names),
+        "confusion_matrix": matrix.tolist(),
+        "per_class": per_class,
+    }
+
+
+def evaluate(model_path, data_dir, split="test"):
+    """Load a saved model and score it: see evaluate_model."""
+    return evaluate_model(*load_trained_model(model_path), data_dir, split)
+
+
+def evaluate_model(model, record, data_dir, split="test"):
+    """Score a model on one split of data_dir ('all' for every image). Returns
+    (metrics dict, items, probabilities) so callers can plot the mistakes."""
+    splits = split_images(data_dir)
+    items = [i for s in splits.values() for i in s] if split == "all" else splits[split]
+    if not items:
+        raise ValueError(f"No images in the {split!r} split of {data_dir}.")
+    probabilities = predict_probabilities(model, items, record["image_size"])
+    y_true = np.array([label for _, label in items])
+    result = metrics(y_true, probabilities.argmax(axis=1), record["class_names"])
+    result["split"] = split
+    return result, items, probabilities
+
+
+def expand_inputs(inputs):
+    """Files as given; folders replaced by the images inside them (sorted)."""
+    paths = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths += sorted(p for p in item.rglob("*") if p.is_file() and has_image_extension(p) and not is_clutter(p))
+        else:
+            paths.append(item)
+    return paths
+
+
+def predict_files(model, record, inputs):
+    """One result per image: {file, label, probability} or {file, error}. A bad file never
+    stops the others."""
+    results = []
+    for path in expand_inputs(inputs):
+        try:
+            image = load_image(path, record["image_size"])
+        except Exception as error:
+            message = getattr(error, "message", str(error)).split("}}")[-1].strip().splitlines()[0]
+            reason = "file not found" if not path.exists() else f"cannot read image: {message}"
+            results.append({"file": str(path), "error": reason})
+            continue
+        probabilities = model.predict(image[None, ...], verbose=0)[0]
+        best = int(np.argmax(probabilities))
+        results.append({"file": str(path), "label": record["class_names"][best], "probability": float(probabilities[best])})
+    return results

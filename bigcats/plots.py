@@ -1,0 +1,83 @@
+"""The figures the notebooks draw inline (and the command line saves as PNG).
+
+Each function returns a matplotlib Figure; in a notebook it shows below the cell.
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def plot_history(history, title="Training"):
+    """Loss and accuracy per epoch, training vs validation."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        epochs = np.arange(1, len(history[metric]) + 1)
+        ax.plot(epochs, history[metric], "o-", label=f"training {metric}")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], "s--", label=f"validation {metric}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_split_counts(split_counts, title="Images per class and split"):
+    """Grouped bars: {split: {class: count}}."""
+    splits = list(split_counts)
+    classes = list(next(iter(split_counts.values())))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(classes)
+    for i, name in enumerate(classes):
+        counts = [split_counts[s][name] for s in splits]
+        bars = ax.bar(np.arange(len(splits)) + i * width, counts, width, label=name)
+        ax.bar_label(bars)
+    ax.set_xticks(np.arange(len(splits)) + width * (len(classes) - 1) / 2, splits)
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def show_images(images, captions, title="", columns=6):
+    """A grid of RGB images (arrays in [0, 255]) with a caption under each."""
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions):
+        ax.imshow(np.asarray(image).astype("uint8"))
+        ax.set_title(caption, fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(matrix, class_names, title="Confusion matrix"):
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center",
+                color="white" if value > matrix.max() / 2 else "black", fontsize=14)
+    ax.set_xticks(range(len(class_names)), class_names)
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bars(labels, values, ylabel, title, annotate="{:.1f}"):
+    """One bar per device (matrix-multiply GFLOP/s, training images/s...)."""
+    fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(labels)), 4))
+    bars = ax.bar(labels, values, color=["tab:blue" if "CPU" in l.upper() else "tab:green" for l in labels])
+    ax.bar_label(bars, labels=[annotate.format(v) for v in values])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

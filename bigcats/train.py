@@ -1,0 +1,113 @@
+"""Training: checked data in, a saved `.keras` model and its history (JSON) out."""
+
+import json
+import time
+from pathlib import Path
+
+from bigcats import config
+from bigcats.clean import find_unusable
+from bigcats.data import class_names, count_per_class, is_synthetic, make_dataset, split_images
+
+
+class BadImagesError(ValueError):
+    """Files that would crash training, named, with the command that moves them aside."""
+
+
+def check_model_path(model_path):
+    """Keras 3 saves a whole model only to a `.keras` file; say so before an hour of training."""
+    model_path = Path(model_path)
+    if model_path.suffix != ".keras":
+        raise ValueError(
+            f"{model_path}: Keras 3 saves models as '.keras' files (not .h5, .hdf5 or a folder). "
+            f"Use e.g. {model_path.with_suffix('.keras')}"
+        )
+    return model_path
+
+
+def history_path(model_path):
+    """models/x.keras -> models/x.history.json: the training record travels with the model."""
+    return Path(model_path).with_suffix(".history.json")
+
+
+def bad_images_message(bad, data_dir):
+    listing = "\n".join(f"  {path}: {reason}" for path, reason in bad[:20])
+    more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+    return (
+        f"{len(bad)} file(s) in {data_dir} would crash training:\n{listing}{more}\n"
+        f"Move them aside (nothing is deleted) with:  python -m bigcats clean {data_dir}"
+    )
+
+
+def _callbacks(model_path, monitor, patience):
+    import keras
+
+    return [
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 2)),
+        # The best model so far is on disk even if training is interrupted.
+        keras.callbacks.ModelCheckpoint(str(model_path), monitor=monitor, save_best_only=True),
+    ]
+
+
+def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE,
+          batch_size=config.BATCH_SIZE, seed=config.SEED, patience=5, devices=None,
+          verbose="auto", check_images=True):
+    """Train the CNN on data_dir/<class>/ and save it. Returns (model, record)."""
+    import keras
+    import tensorflow as tf
+
+    from bigcats.devices import training_setup
+    from bigcats.model import build_cnn, compile_model
+
+    model_path = check_model_path(model_path)
+    names = class_names(data_dir)
+    splits = split_images(data_dir)
+    if len(names) < 2 or not splits["train"]:
+        raise ValueError(f"{data_dir} needs at least two class folders with images, like {data_dir}/lion/*.jpg")
+    if check_images:
+        bad = find_unusable([p for items in splits.values() for p, _ in items])
+        if bad:
+            raise BadImagesError(bad_images_message(bad, data_dir))
+
+    keras.utils.set_random_seed(seed)
+    setup = training_setup(devices)
+    global_batch = batch_size * setup.replicas  # each replica still sees `batch_size` images
+    train_ds = make_dataset(splits["train"], image_size, global_batch, training=True, seed=seed)
+    val_ds = make_dataset(splits["val"], image_size, global_batch) if splits["val"] else None
+    monitor = "val_loss" if val_ds is not None else "loss"
+    with setup.strategy.scope():
+        model = compile_model(build_cnn(image_size, num_classes=len(names), seed=seed))
+
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                            callbacks=_callbacks(model_path, monitor, patience), verbose=verbose)
+    except tf.errors.InvalidArgumentError as error:
+        raise BadImagesError(
+            f"TensorFlow could not read an image during training ({error.message.splitlines()[0]}).\n"
+            f"Find and move the bad file aside with:  python -m bigcats clean {data_dir}"
+        ) from None
+    seconds = time.perf_counter() - start
+    model.save(model_path)
+
+    values = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    record = {
+        "class_names": names,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "seed": seed,
+        "epochs_requested": epochs,
+        "epochs_run": len(values.get("loss", [])),
+        "best_epoch": int(min(range(len(values[monitor])), key=values[monitor].__getitem__)) + 1,
+        "train_seconds": round(seconds, 2),
+        "history": values,
+        "split_sizes": {s: count_per_class(items, names) for s, items in splits.items()},
+        "data_dir": str(data_dir),
+        "synthetic_data": is_synthetic(data_dir),
+        "setup": {"device": setup.device, "replicas": setup.replicas, "precision": setup.precision,
+                  "reasons": setup.reasons},
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+    }
+    history_path(model_path).write_text(json.dumps(record, indent=2))
+    return model, record

@@ -1,0 +1,111 @@
+"""The notebooks: committed clean, and each runs top to bottom, in order, on tiny data."""
+
+import json
+import re
+import shutil
+
+import nbformat
+import pytest
+
+from bigcats.tutorial import notebook_paths, run_notebook
+from conftest import ROOT, jpeg_bytes, random_rgb
+
+NOTEBOOKS = notebook_paths(ROOT / "notebooks")
+EXPECTED = ["01_environment_check", "02_gpu_detection", "03_load_and_clean_images",
+            "04_train_cnn", "05_evaluate_and_predict", "06_cpu_vs_gpu_benchmark"]
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_notebooks_are_numbered_in_order():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    for cell in read(path).cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: outputs are committed; clear them"
+            assert cell.execution_count is None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_shape(path):
+    nb = read(path)
+    nbformat.validate(nb)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    assert "env_param(" in tagged[0].source, "parameters are overridable by environment variables"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert "next steps" in nb.cells[-1].source.lower()
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert not re.search(r"^\s*[!%]\s*pip\b", source, re.M), "no pip install cells"
+    assert not re.search(r"[\"'](/|[A-Za-z]:\\\\)(home|Users|root|work|tmp)", source), "no absolute paths"
+
+
+def png_count(nb):
+    return sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if "image/png" in o.get("data", {}))
+
+
+def text_of(nb):
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", "") + out.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypatch):
+    # Plant bad files that notebook 03 must move aside before 04 can train.
+    (tiny_data / "lion" / "truncated.jpg").write_bytes(jpeg_bytes(random_rgb(1))[:300])
+    (tiny_data / "tiger" / "webpage.jpg").write_text("<html><body>404 Not Found</body></html>")
+    env = {"BIGCATS_DATA_DIR": tiny_data, "BIGCATS_MODELS_DIR": tmp_path / "models",
+           "BIGCATS_REPORTS_DIR": tmp_path / "reports", "BIGCATS_QUARANTINE_DIR": tmp_path / "quarantine",
+           "BIGCATS_EPOCHS": 2, "BIGCATS_IMAGE_SIZE": 32, "BIGCATS_BATCH_SIZE": 8, "BIGCATS_MATMUL_SIZE": 128,
+           "BIGCATS_BENCH_STEPS": 2, "BIGCATS_BENCH_REPEATS": 1, "BIGCATS_SAMPLES": 4}
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+
+    executed = {}
+    for path in NOTEBOOKS:
+        executed[path.stem] = run_notebook(path, tmp_path / "executed" / path.name, timeout=600)
+
+    # 01: the report names the installed TensorFlow.
+    assert "TensorFlow 2." in text_of(executed["01_environment_check"])
+    # 02: devices listed, matmul timed and plotted.
+    assert "GFLOP/s" in text_of(executed["02_gpu_detection"])
+    assert png_count(executed["02_gpu_detection"]) == 1
+    # 03: both planted files moved aside with a reason; nothing lost; two plots.
+    report = json.loads((tmp_path / "reports" / "clean_report.json").read_text())
+    moved = {q["file"]: q["reason"] for q in report["quarantined"]}
+    assert "corrupt or truncated" in moved["lion/truncated.jpg"]
+    assert "not an image" in moved["tiger/webpage.jpg"]
+    assert (tmp_path / "quarantine" / "lion" / "truncated.jpg").exists()
+    assert report["kept"] == 32
+    assert png_count(executed["03_load_and_clean_images"]) == 2
+    assert "images in more than one split: 0" in text_of(executed["03_load_and_clean_images"])
+    # 04: a model and its history; 2 epochs as asked; curves and augmentation drawn.
+    model = tmp_path / "models" / "lion_tiger_cnn.keras"
+    history = json.loads(model.with_suffix(".history.json").read_text())
+    assert model.stat().st_size > 10_000
+    assert history["epochs_run"] == 2 and history["image_size"] == 32
+    assert png_count(executed["04_train_cnn"]) == 2
+    # 05: metrics printed, confusion matrix + hardest images + predictions drawn.
+    text05 = text_of(executed["05_evaluate_and_predict"])
+    accuracy = float(re.search(r"accuracy (\d\.\d+)", text05).group(1))
+    assert 0.0 <= accuracy <= 1.0
+    assert "RGB (right)" in text05
+    assert png_count(executed["05_evaluate_and_predict"]) == 3
+    # 06: a figure per device and for the pipeline; no GPU here, and it says so.
+    bench = json.loads((tmp_path / "reports" / "benchmark.json").read_text())
+    assert bench["devices"][0]["images_per_second"] > 0
+    assert bench["pipeline"]["ratio"] > 0
+    assert png_count(executed["06_cpu_vs_gpu_benchmark"]) == 2
+    if not any(d["kind"] == "GPU" for d in bench["devices"]):
+        assert bench["gpu_speedup"] is None and "No GPU" in " ".join(bench["notes"])
+    # The committed notebooks were not touched.
+    assert all(png_count(read(p)) == 0 for p in NOTEBOOKS)
