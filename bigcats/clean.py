@@ -72,6 +72,13 @@ def _decode_error(path):
         return error.message.split("}}")[-1].strip().splitlines()[0]
 
 
+def _png_bit_depth(path):
+    """PIL reports 16-bit RGB PNGs as plain 'RGB', so read the depth from the PNG header."""
+    with open(path, "rb") as f:
+        head = f.read(25)
+    return head[24] if head.startswith(b"\x89PNG") and len(head) == 25 else None
+
+
 def _notes(path, header):
     fmt, mode, width, height = header
     notes = []
@@ -81,7 +88,7 @@ def _notes(path, header):
         notes.append("greyscale (decoded to 3 identical channels)")
     if mode in ("RGBA", "LA", "PA") or (mode == "P"):
         notes.append("has transparency or a palette (alpha is dropped)")
-    if mode.startswith("I;16") or mode == "I":
+    if mode.startswith("I;16") or mode == "I" or _png_bit_depth(path) == 16:
         notes.append("16-bit (scaled to 8 bits when decoded)")
     if min(width, height) < TINY_SIDE:
         notes.append(f"tiny: {width}x{height} pixels")

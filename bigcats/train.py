@@ -38,6 +38,13 @@ def bad_images_message(bad, data_dir):
     )
 
 
+def even_for_replicas(items, replicas):
+    """Drop the last (at most replicas-1) images so that every batch splits evenly.
+    Keras 3 under MirroredStrategy fails on a first batch that cannot ("AddN must have the same
+    size") and on a batch that leaves a replica empty (batch normalisation sees 0 images)."""
+    return items[: len(items) // replicas * replicas]
+
+
 def _callbacks(model_path, monitor, patience):
     import keras
 
@@ -72,8 +79,9 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     keras.utils.set_random_seed(seed)
     setup = training_setup(devices)
     global_batch = batch_size * setup.replicas  # each replica still sees `batch_size` images
-    train_ds = make_dataset(splits["train"], image_size, global_batch, training=True, seed=seed)
-    val_ds = make_dataset(splits["val"], image_size, global_batch) if splits["val"] else None
+    train_items, val_items = (even_for_replicas(splits[s], setup.replicas) for s in ("train", "val"))
+    train_ds = make_dataset(train_items, image_size, global_batch, training=True, seed=seed)
+    val_ds = make_dataset(val_items, image_size, global_batch) if val_items else None
     monitor = "val_loss" if val_ds is not None else "loss"
     with setup.strategy.scope():
         model = compile_model(build_cnn(image_size, num_classes=len(names), seed=seed))
@@ -84,6 +92,8 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
         history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                             callbacks=_callbacks(model_path, monitor, patience), verbose=verbose)
     except tf.errors.InvalidArgumentError as error:
+        if not any(word in error.message for word in ("image", "JPEG", "PNG", "decode", "Decode")):
+            raise
         raise BadImagesError(
             f"TensorFlow could not read an image during training ({error.message.splitlines()[0]}).\n"
             f"Find and move the bad file aside with:  python -m bigcats clean {data_dir}"

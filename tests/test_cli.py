@@ -1,0 +1,136 @@
+"""The command line as scripts use it: exact forms, JSON-only stdout, exit codes, clear errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, jpeg_bytes, random_rgb
+
+
+def bigcats(*args, cwd=ROOT):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}  # let TensorFlow talk: it must go to stderr
+    return subprocess.run([sys.executable, "-m", "bigcats", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=600)
+
+
+def json_lines(stdout):
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_doctor_json_is_one_object_with_the_promised_fields():
+    done = bigcats("doctor", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)  # nothing else on stdout
+    for key in ("python", "platform", "tensorflow", "keras", "build", "gpus", "nvidia_smi", "findings"):
+        assert key in report
+    assert all(set(f) == {"severity", "message", "fix"} for f in report["findings"])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny model for the train/evaluate/predict tests."""
+    from bigcats.synthetic import make_synthetic_dataset
+
+    tmp = tmp_path_factory.mktemp("cli")
+    data = make_synthetic_dataset(tmp / "raw", per_class=16)
+    model = tmp / "models" / "cats.keras"
+    done = bigcats("train", "--data", data, "--model", model, "--epochs", 2, "--image-size", 32, "--batch-size", 8)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "saved" in done.stdout
+    return tmp, data, model
+
+
+@pytest.mark.slow
+def test_train_writes_model_and_history(trained):
+    _, _, model = trained
+    history = json.loads(model.with_suffix(".history.json").read_text())
+    assert model.is_file()
+    assert history["class_names"] == ["lion", "tiger"] and history["epochs_run"] == 2
+    assert history["synthetic_data"] is True and len(history["history"]["loss"]) == 2
+
+
+@pytest.mark.slow
+def test_evaluate_json(trained):
+    _, data, model = trained
+    done = bigcats("evaluate", "--model", model, "--data", data, "--split", "all", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert {"n", "accuracy", "precision", "recall", "f1", "class_names", "confusion_matrix"} <= set(result)
+    assert result["n"] == 32 and sum(map(sum, result["confusion_matrix"])) == 32
+
+
+@pytest.mark.slow
+def test_predict_json_reports_bad_files_and_answers_the_rest(trained):
+    tmp, data, model = trained
+    bad = tmp / "broken.jpg"
+    bad.write_bytes(jpeg_bytes(random_rgb(3))[:200])
+    good = sorted((data / "tiger").glob("*.jpg"))[0]
+    done = bigcats("predict", "--model", model, good, bad, tmp / "missing.jpg", "--json")
+    assert done.returncode == 1
+    results = json_lines(done.stdout)
+    assert [r["file"] for r in results] == [str(good), str(bad), str(tmp / "missing.jpg")]
+    assert results[0]["label"] in ("lion", "tiger") and 0.5 <= results[0]["probability"] <= 1
+    assert "cannot read image" in results[1]["error"] and results[2]["error"] == "file not found"
+
+
+@pytest.mark.slow
+def test_predict_a_folder_succeeds(trained):
+    _, data, model = trained
+    done = bigcats("predict", "--model", model, data / "lion", "--json")
+    assert done.returncode == 0
+    assert len(json_lines(done.stdout)) == 16
+
+
+@pytest.mark.slow
+def test_train_names_a_bad_file_and_points_to_clean(tmp_path):
+    from bigcats.synthetic import make_synthetic_dataset
+
+    data = make_synthetic_dataset(tmp_path / "raw", per_class=4)
+    (data / "lion" / "half.jpg").write_bytes(jpeg_bytes(random_rgb(5))[:400])
+    done = bigcats("train", "--data", data, "--model", tmp_path / "m.keras", "--epochs", 1, "--image-size", 32)
+    assert done.returncode == 2
+    assert "half.jpg" in done.stderr and "python -m bigcats clean" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "m.keras").exists()
+
+
+def test_keras3_model_paths_are_explained(tmp_path):
+    done = bigcats("train", "--data", tmp_path, "--model", tmp_path / "model.h5")
+    assert done.returncode == 2 and "'.keras' files" in done.stderr and "model.keras" in done.stderr
+    done = bigcats("predict", "--model", tmp_path / "nothing.keras", "x.jpg")
+    assert done.returncode == 2 and "No model at" in done.stderr and "Traceback" not in done.stderr
+    (tmp_path / "corrupt.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    done = bigcats("predict", "--model", tmp_path / "corrupt.keras", "x.jpg")
+    assert done.returncode == 2 and "not a readable Keras model" in done.stderr
+
+
+def test_clean_json_and_report(tmp_path):
+    from bigcats.synthetic import make_synthetic_dataset
+
+    data = make_synthetic_dataset(tmp_path / "raw", per_class=3)
+    (data / "tiger" / "empty.jpg").write_bytes(b"")
+    done = bigcats("clean", data, "--report", tmp_path / "r.json", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report == json.loads((tmp_path / "r.json").read_text())
+    assert report["checked"] == 7 and report["kept"] == 6
+    assert report["quarantined"][0]["moved_to"] == str(tmp_path / "quarantine" / "tiger" / "empty.jpg")
+
+
+@pytest.mark.slow
+def test_benchmark_json_on_the_cpu(tmp_path):
+    from bigcats.synthetic import make_synthetic_dataset
+
+    data = make_synthetic_dataset(tmp_path / "raw", per_class=4)
+    done = bigcats("benchmark", "--json", "--data", data, "--image-size", 32, "--batch-size", 4,
+                   "--steps", 2, "--repeats", 1, "--chart", tmp_path / "bench.png")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    cpu = result["devices"][0]
+    assert cpu["kind"] == "CPU" and cpu["images_per_second"] > 0 and cpu["warmup_seconds"] > 0
+    assert result["pipeline"]["naive_images_per_second"] > 0 and result["pipeline"]["ratio"] > 0
+    assert (tmp_path / "bench.png").stat().st_size > 1000
+    if not any(d["kind"] == "GPU" for d in result["devices"]):
+        assert result["gpu_speedup"] is None and "No GPU" in result["notes"][-1]

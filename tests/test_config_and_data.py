@@ -1,0 +1,89 @@
+"""Settings from the environment, folder listing, the leak-free split, synthetic fallback."""
+
+import pytest
+
+from bigcats import data
+from bigcats.config import env_param
+from conftest import jpeg_bytes, random_rgb
+
+
+def test_env_param_casts_to_the_default_type(monkeypatch):
+    monkeypatch.setenv("BIGCATS_EPOCHS", "3")
+    monkeypatch.setenv("BIGCATS_FLAG", "yes")
+    assert env_param("BIGCATS_EPOCHS", 15) == 3
+    assert env_param("BIGCATS_FLAG", False) is True
+    assert env_param("BIGCATS_UNSET_THING", "../data/raw") == "../data/raw"
+
+
+def test_env_param_bad_value_says_what_to_do(monkeypatch):
+    monkeypatch.setenv("BIGCATS_EPOCHS", "ten")
+    with pytest.raises(ValueError, match=r"BIGCATS_EPOCHS='ten' is not a valid int.*like 15"):
+        env_param("BIGCATS_EPOCHS", 15)
+
+
+def test_listing_skips_clutter_and_keeps_other_files_for_cleaning(tmp_path):
+    (tmp_path / "lion" / "nested").mkdir(parents=True)
+    (tmp_path / "tiger").mkdir()
+    (tmp_path / ".hidden_class").mkdir()
+    (tmp_path / "lion" / "a.jpg").write_bytes(jpeg_bytes(random_rgb(0)))
+    (tmp_path / "lion" / "nested" / "b.JPG").write_bytes(jpeg_bytes(random_rgb(1)))
+    (tmp_path / "lion" / ".DS_Store").write_bytes(b"\0\0")
+    (tmp_path / "tiger" / "Thumbs.db").write_bytes(b"\0")
+    (tmp_path / "tiger" / "notes.txt").write_text("hi")
+    assert data.class_names(tmp_path) == ["lion", "tiger"]
+    assert sorted(p.name for p, _ in data.list_files(tmp_path)) == ["a.jpg", "b.JPG", "notes.txt"]
+    assert sorted(p.name for p, _ in data.list_images(tmp_path)) == ["a.jpg", "b.JPG"]
+
+
+def test_split_is_by_content_so_copies_share_a_split_and_order_does_not_matter(tmp_path):
+    for name in ("lion", "tiger"):
+        (tmp_path / name).mkdir()
+    for i in range(60):
+        (tmp_path / ("lion", "tiger")[i % 2] / f"img{i}.jpg").write_bytes(jpeg_bytes(random_rgb(i, 16, 16)))
+    (tmp_path / "lion" / "copy_of_img0.jpg").write_bytes((tmp_path / "lion" / "img0.jpg").read_bytes())
+    splits = data.split_images(tmp_path)
+    where = {p.name: s for s, items in splits.items() for p, _ in items}
+    assert where["copy_of_img0.jpg"] == where["img0.jpg"]
+    assert sum(len(v) for v in splits.values()) == 61
+    assert all(splits[s] for s in data.SPLITS), "60 images fill all three splits"
+    # Adding photos never moves old ones.
+    (tmp_path / "tiger" / "new.jpg").write_bytes(jpeg_bytes(random_rgb(999, 16, 16)))
+    again = {p.name: s for s, items in data.split_images(tmp_path).items() for p, _ in items}
+    assert all(again[name] == split for name, split in where.items())
+
+
+def test_split_fractions_hold_over_many_hashes():
+    import hashlib
+
+    splits = [data.split_of_digest(hashlib.sha256(str(i).encode()).hexdigest()) for i in range(20000)]
+    assert abs(splits.count("train") / 20000 - 0.70) < 0.02
+    assert abs(splits.count("test") / 20000 - 0.15) < 0.02
+
+
+def test_empty_data_folder_falls_back_to_a_loudly_labelled_synthetic_set(tmp_path, capsys):
+    (tmp_path / "raw").mkdir()
+    used, synthetic = data.resolve_data_dir(tmp_path / "raw", per_class=5)
+    assert synthetic and used == tmp_path / "synthetic"
+    assert len(data.list_images(used)) == 10
+    captured = capsys.readouterr()
+    assert "SYNTHETIC DATA" in captured.err and "SYNTHETIC DATA" in captured.out
+    assert data.title("Loss", synthetic).endswith("[SYNTHETIC images]")
+
+
+def test_real_photos_are_used_as_they_are(tiny_data):
+    (tiny_data / data.SYNTHETIC_MARKER).unlink()
+    assert data.resolve_data_dir(tiny_data) == (tiny_data, False)
+
+
+def test_load_image_gives_rgb_in_0_255(tmp_path):
+    import numpy as np
+
+    red = np.zeros((20, 30, 3), dtype=np.uint8)
+    red[..., 0] = 250
+    path = tmp_path / "red.png"
+    from PIL import Image
+
+    Image.fromarray(red).save(path)
+    image = data.load_image(path, 16).numpy()
+    assert image.shape == (16, 16, 3)
+    assert image[..., 0].mean() > 240 and image[..., 2].mean() < 10

@@ -1,0 +1,104 @@
+"""Diagnosis from recorded facts: each situation a learner hits gets a finding with a fix."""
+
+import pytest
+
+from bigcats.doctor import diagnose, driver_version, why_no_gpu
+
+CUDA_BUILD = {"is_cuda_build": True, "cuda_version": "12.5.1", "cudnn_version": "9"}
+
+
+def facts(system="Linux", wsl=False, machine="x86_64", tf="2.21.0", build=CUDA_BUILD, gpus=(),
+          smi=None, driver=None, prefix="/p/.venv", project_env="/p/.venv", python="3.12.4", metal=None):
+    return {
+        "python": python, "executable": f"{prefix}/bin/python", "prefix": prefix,
+        "platform": {"system": system, "release": "x", "machine": machine, "wsl": wsl},
+        "tensorflow": tf, "keras": "3.15.1", "build": dict(build), "gpus": list(gpus),
+        "nvidia_smi": smi, "nvidia_driver": driver, "project_env": project_env,
+        "memory_growth_problems": [], "tensorflow_metal": metal,
+    }
+
+
+def gpu(cc, name="NVIDIA GeForce"):
+    return {"name": "/physical_device:GPU:0", "device_name": name, "compute_capability": list(cc)}
+
+
+def only(findings, severity=None):
+    chosen = [f for f in findings if severity is None or f["severity"] == severity]
+    assert chosen, findings
+    return " ".join(f["message"] + " " + f["fix"] for f in chosen)
+
+
+def test_native_windows_is_cpu_only_and_points_to_wsl2():
+    text = only(diagnose(facts(system="Windows", build={"is_cuda_build": False})), "warning")
+    assert "Native Windows" in text and "2.10" in text and "WSL2" in text and "wsl --install" in text
+
+
+def test_wsl2_without_gpu_passthrough():
+    text = only(diagnose(facts(wsl=True)), "warning")
+    assert "WSL2 without GPU passthrough" in text and "Windows side" in text
+
+
+def test_linux_without_nvidia_driver():
+    text = only(diagnose(facts()), "info")
+    assert "No NVIDIA driver" in text and "nvidia-smi" in text
+
+
+def test_cpu_only_tensorflow_build():
+    text = only(diagnose(facts(build={"is_cuda_build": False}, smi="ok", driver="550.54")), "warning")
+    assert "CPU-only build" in text and "tensorflow[and-cuda]" in text
+
+
+def test_driver_present_but_tensorflow_sees_no_gpu():
+    text = only(diagnose(facts(smi="Driver Version: 550.54", driver="550.54")), "error")
+    assert "sees no GPU" in text and "tensorflow[and-cuda]" in text
+
+
+def test_driver_too_old_for_cuda_12():
+    text = only(diagnose(facts(gpus=[gpu((8, 6))], smi="x", driver="470.82")), "error")
+    assert "too old" in text and "525.60" in text
+
+
+def test_maxwell_gpu_is_no_longer_supported():
+    text = only(diagnose(facts(gpus=[gpu((5, 2))], smi="x", driver="550.54")), "error")
+    assert "no kernels for this GPU generation" in text
+
+
+def test_pascal_gpu_gets_no_mixed_precision():
+    findings = diagnose(facts(gpus=[gpu((6, 1))], smi="x", driver="550.54"))
+    assert "mixed precision will not speed it up" in only(findings, "info")
+    assert not [f for f in findings if f["severity"] == "error"]
+
+
+def test_healthy_gpu_machine_has_no_problems():
+    findings = diagnose(facts(gpus=[gpu((8, 9), "NVIDIA RTX 4090")], smi="x", driver="560.35"))
+    assert [f["severity"] for f in findings] == ["info"]
+    assert "1 GPU(s): NVIDIA RTX 4090" in findings[0]["message"]
+
+
+@pytest.mark.parametrize("machine,expect", [("arm64", "tensorflow-metal"), ("x86_64", "Intel Macs")])
+def test_macos(machine, expect):
+    text = only(diagnose(facts(system="Darwin", machine=machine, build={"is_cuda_build": False})))
+    assert "macOS has no CUDA" in text and expect in text
+
+
+def test_kernel_outside_the_project_environment():
+    text = only(diagnose(facts(prefix="/usr", project_env="/p/.venv")), "warning")
+    assert "not the project's environment" in text and "Python (bigcats)" in text
+
+
+def test_memory_growth_set_too_late():
+    f = facts(gpus=[gpu((8, 0))], smi="x", driver="550.54")
+    f["memory_growth_problems"] = ["Memory growth could not be set on GPU:0: the GPU was already in use."]
+    assert "already in use" in only(diagnose(f), "warning")
+
+
+def test_unsupported_python_and_missing_tensorflow_are_errors_first():
+    findings = diagnose(facts(python="3.9.18", tf=None))
+    assert [f["severity"] for f in findings][:2] == ["error", "error"]
+    assert "outside TensorFlow 2.21's range" in findings[0]["message"]
+    assert why_no_gpu(facts(tf=None)) == "TensorFlow is not installed."
+
+
+def test_driver_version_is_read_from_nvidia_smi():
+    assert driver_version("| NVIDIA-SMI 550.54.14   Driver Version: 550.54.14   CUDA Version: 12.4 |") == "550.54.14"
+    assert driver_version(None) is None
