@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Set up (or update) the bigcats environment on Linux, WSL2 or macOS. Safe to re-run.
+#
+#   ./setup_env.sh            virtual environment in .venv, packages, the "Python (bigcats)" kernel
+#   ./setup_env.sh --cpu      never install the CUDA libraries, even where an NVIDIA driver works
+#   ./setup_env.sh --metal    on Apple silicon, add tensorflow-metal (the Apple GPU plugin)
+#
+# Environment: PYTHON=/path/to/python3.x picks the interpreter; BIGCATS_VENV picks the folder.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV="${BIGCATS_VENV:-.venv}"
+WANT_CPU=0
+WANT_METAL=0
+for arg in "$@"; do
+  case "$arg" in
+    --cpu) WANT_CPU=1 ;;
+    --metal) WANT_METAL=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "unknown option: $arg (see ./setup_env.sh --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\n==> %s\n' "$*"; }
+
+supported() {  # TensorFlow 2.21 supports Python 3.10-3.13
+  "$1" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 13) else 1)' 2>/dev/null
+}
+
+find_python() {
+  local candidate
+  for candidate in "${PYTHON:-}" python3.12 python3.13 python3.11 python3.10 python3; do
+    if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 && supported "$candidate"; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+if [ -x "$VENV/bin/python" ] && supported "$VENV/bin/python"; then
+  say "Reusing the environment in $VENV ($("$VENV/bin/python" --version))"
+else
+  if [ -e "$VENV" ]; then
+    echo "$VENV exists but does not hold a Python 3.10-3.13; move it aside (mv $VENV $VENV.old) and re-run." >&2
+    exit 1
+  fi
+  PY="$(find_python)" || {
+    echo "No Python 3.10-3.13 found. TensorFlow 2.21 needs one of those." >&2
+    echo "Install Python 3.12 (python.org, your package manager, or pyenv), or set PYTHON=/path/to/python3.12." >&2
+    exit 1
+  }
+  say "Creating the environment in $VENV with $PY ($("$PY" --version))"
+  "$PY" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+
+say "Installing the pinned packages (requirements.txt)"
+"${PIP[@]}" install -r requirements.txt
+
+TF_VERSION="$(sed -n 's/^tensorflow==//p' requirements.txt)"
+SYSTEM="$(uname -s)"
+if [ "$SYSTEM" = "Linux" ] && [ "$WANT_CPU" = 0 ] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  say "NVIDIA driver found: installing tensorflow[and-cuda]==$TF_VERSION (CUDA and cuDNN as pip packages)"
+  "${PIP[@]}" install "tensorflow[and-cuda]==$TF_VERSION"
+elif [ "$SYSTEM" = "Linux" ] && grep -qi microsoft /proc/version 2>/dev/null; then
+  say "WSL2 without a working nvidia-smi: TensorFlow will use the CPU."
+  echo "    For the GPU: install the NVIDIA driver on the Windows side (not inside WSL), run 'wsl --update',"
+  echo "    then re-run ./setup_env.sh here."
+elif [ "$SYSTEM" = "Darwin" ] && [ "$(uname -m)" = "arm64" ]; then
+  if [ "$WANT_METAL" = 1 ]; then
+    say "Apple silicon: installing tensorflow-metal (the Apple GPU plugin)"
+    "${PIP[@]}" install tensorflow-metal
+  else
+    say "Apple silicon: TensorFlow uses the CPU. ./setup_env.sh --metal adds the Apple GPU plugin."
+  fi
+else
+  say "No NVIDIA driver found: TensorFlow will use the CPU (every notebook still runs)."
+fi
+
+say "Installing the bigcats package (editable: your changes to bigcats/ take effect at once)"
+"${PIP[@]}" install --no-deps -e .
+
+say "Registering the Jupyter kernel 'Python (bigcats)'"
+"$VENV/bin/python" -m ipykernel install --user --name bigcats --display-name "Python (bigcats)"
+
+say "Done. Next:"
+echo "    $VENV/bin/python -m bigcats doctor      # what TensorFlow sees, with fixes"
+echo "    $VENV/bin/jupyter lab notebooks/          # the tutorial; pick the 'Python (bigcats)' kernel"
