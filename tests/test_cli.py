@@ -134,3 +134,14 @@ def test_benchmark_json_on_the_cpu(tmp_path):
     assert (tmp_path / "bench.png").stat().st_size > 1000
     if not any(d["kind"] == "GPU" for d in result["devices"]):
         assert result["gpu_speedup"] is None and "No GPU" in result["notes"][-1]
+
+
+def test_fetch_data_synthetic_and_from_a_local_folder(tmp_path):
+    done = bigcats("fetch-data", "--synthetic", "--dest", tmp_path / "data" / "raw", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"synthetic": True, "dest": str(tmp_path / "data" / "synthetic")}
+    assert "SYNTHETIC" in done.stderr
+    done = bigcats("fetch-data", "--source", tmp_path / "data" / "synthetic", "--dest", tmp_path / "data" / "raw")
+    assert done.returncode == 0 and "120 photos added" in done.stdout
+    done = bigcats("fetch-data", "--source", tmp_path / "nowhere.zip", "--dest", tmp_path / "x")
+    assert done.returncode == 2 and "does not exist" in done.stderr
