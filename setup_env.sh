@@ -58,24 +58,17 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 say "Installing the pinned packages (requirements.txt)"
 "${PIP[@]}" install -r requirements.txt
 
-TF_VERSION="$(sed -n 's/^tensorflow==//p' requirements.txt)"
-SYSTEM="$(uname -s)"
-if [ "$SYSTEM" = "Linux" ] && [ "$WANT_CPU" = 0 ] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-  say "NVIDIA driver found: installing tensorflow[and-cuda]==$TF_VERSION (CUDA and cuDNN as pip packages)"
-  "${PIP[@]}" install "tensorflow[and-cuda]==$TF_VERSION"
-elif [ "$SYSTEM" = "Linux" ] && grep -qi microsoft /proc/version 2>/dev/null; then
-  say "WSL2 without a working nvidia-smi: TensorFlow will use the CPU."
-  echo "    For the GPU: install the NVIDIA driver on the Windows side (not inside WSL), run 'wsl --update',"
-  echo "    then re-run ./setup_env.sh here."
-elif [ "$SYSTEM" = "Darwin" ] && [ "$(uname -m)" = "arm64" ]; then
-  if [ "$WANT_METAL" = 1 ]; then
-    say "Apple silicon: installing tensorflow-metal (the Apple GPU plugin)"
-    "${PIP[@]}" install tensorflow-metal
-  else
-    say "Apple silicon: TensorFlow uses the CPU. ./setup_env.sh --metal adds the Apple GPU plugin."
-  fi
-else
-  say "No NVIDIA driver found: TensorFlow will use the CPU (every notebook still runs)."
+say "Checking this machine for a GPU route"
+# bigcats/setup_plan.py decides (tested for Linux, WSL2, macOS and Windows); it prints the extra
+# packages on stdout and its advice on stderr.
+PLAN_FLAGS=()
+[ "$WANT_CPU" = 1 ] && PLAN_FLAGS+=(--cpu)
+[ "$WANT_METAL" = 1 ] && PLAN_FLAGS+=(--metal)
+EXTRA="$("$VENV/bin/python" -m bigcats.setup_plan "${PLAN_FLAGS[@]}")"
+if [ -n "$EXTRA" ]; then
+  say "Installing $EXTRA"
+  # shellcheck disable=SC2086  # EXTRA is a space-separated list of requirements
+  "${PIP[@]}" install $EXTRA
 fi
 
 say "Installing the bigcats package (editable: your changes to bigcats/ take effect at once)"

@@ -74,12 +74,17 @@ def cmd_fetch_data(args):
 
 def cmd_train(args):
     from bigcats.data import resolve_data_dir
+    from bigcats.distributed import train_multiworker
     from bigcats.train import train
 
     data_dir, _ = resolve_data_dir(args.data) if args.data == DEFAULT_DATA else (Path(args.data), None)
-    _, record = train(data_dir, args.model, epochs=args.epochs, image_size=args.image_size,
-                      batch_size=args.batch_size, seed=args.seed)
-    val = record["history"].get("val_accuracy")
+    trainer = train_multiworker if args.multi_worker else train
+    _, record = trainer(data_dir, args.model, epochs=args.epochs, image_size=args.image_size,
+                        batch_size=args.batch_size, seed=args.seed)
+    if record is None:
+        print("worker finished; the chief (index 0) saved the model")
+        return 0
+    val = record["history"].get("val_accuracy") or ([record["val_accuracy"]] if "val_accuracy" in record else None)
     print(f"saved {args.model} after {record['epochs_run']} epochs in {record['train_seconds']:.1f}s"
           + (f"; best validation accuracy {max(val):.3f}" if val else ""))
     return 0
@@ -178,6 +183,8 @@ def build_parser():
     p.add_argument("--image-size", type=int, default=config.IMAGE_SIZE)
     p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
     p.add_argument("--seed", type=int, default=config.SEED)
+    p.add_argument("--multi-worker", action="store_true",
+                   help="train across the machines listed in TF_CONFIG (MultiWorkerMirroredStrategy)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a saved model on a data folder")

@@ -72,3 +72,38 @@ def test_training_mirrors_over_two_logical_devices(tiny_data, tmp_path):
     setup = json.loads(done.stdout.strip().splitlines()[-1])
     assert setup["replicas"] == 2 and "MirroredStrategy" in setup["reasons"][0]
     assert (tmp_path / "m.keras").exists()
+
+
+def free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_train_in_step(tiny_data, tmp_path):
+    """MultiWorkerMirroredStrategy for real: two processes, TF_CONFIG, 127.0.0.1 only."""
+    import os
+
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "bigcats", "train", "--multi-worker", "--data", str(tiny_data),
+             "--model", str(tmp_path / f"w{index}" / "m.keras"), "--epochs", "2", "--image-size", "32", "--batch-size", "4"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=400) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+    losses = [[line.split("loss")[1] for line in out.splitlines() if ": epoch " in line] for out, _ in outputs]
+    assert len(losses[0]) == 2 and losses[0] == losses[1], losses  # the same loss on both workers
+    record = json.loads((tmp_path / "w0" / "m.history.json").read_text())
+    assert record["setup"]["replicas"] == 2 and record["epochs_run"] == 2 and 0 <= record["val_accuracy"] <= 1
+    assert not (tmp_path / "w1" / "m.keras").exists()  # only the chief keeps a model

@@ -1,0 +1,123 @@
+"""Training across several machines: MultiWorkerMirroredStrategy, configured by TF_CONFIG.
+
+Every machine runs the same command with its own TF_CONFIG (the cluster's addresses and this
+machine's index); worker 0 is the chief and writes the model. Keras 3's `model.fit` does not
+work under this strategy (keras-team/keras#20585: "Attempt to convert a value (PerReplica...)"),
+so this is the custom training step TensorFlow documents: model and optimizer built in the
+strategy's scope, `strategy.run` inside a `tf.function`, the loss averaged over the global batch,
+results reduced across workers.
+"""
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from bigcats import config
+from bigcats.data import class_names, count_per_class, is_synthetic, make_dataset, split_images
+from bigcats.train import check_model_path, history_path
+
+
+def cluster_info():
+    """(task index, number of workers) from TF_CONFIG, or a clear error."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise ValueError('TF_CONFIG is not set. Each worker needs e.g. TF_CONFIG=\'{"cluster": {"worker": '
+                         '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' (see README).')
+    try:
+        spec = json.loads(raw)
+        return int(spec["task"]["index"]), len(spec["cluster"]["worker"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"TF_CONFIG is not valid ({error}): {raw}") from None
+
+
+def _distributed_step(strategy, model, optimizer, global_batch):
+    import keras
+    import tensorflow as tf
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="none")
+
+    def replica_step(images, labels):
+        with tf.GradientTape() as tape:
+            probabilities = model(images, training=True)
+            # Divide by the GLOBAL batch: summed over replicas this is the mean over all images.
+            loss = tf.nn.compute_average_loss(loss_fn(labels, probabilities), global_batch_size=global_batch)
+        gradients = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply(gradients, model.trainable_weights)
+        hits = tf.reduce_sum(tf.cast(tf.argmax(probabilities, axis=1) == tf.cast(labels, tf.int64), tf.float32))
+        return loss, hits
+
+    @tf.function
+    def step(batch):
+        loss, hits = strategy.run(replica_step, args=batch)
+        sum_ = tf.distribute.ReduceOp.SUM
+        return strategy.reduce(sum_, loss, axis=None), strategy.reduce(sum_, hits, axis=None)
+
+    return step
+
+
+def train_multiworker(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE,
+                      batch_size=config.BATCH_SIZE, seed=config.SEED, log=print):
+    """Train with every worker in TF_CONFIG; the chief (index 0) saves the model and history."""
+    import keras
+    import tensorflow as tf
+
+    from bigcats.evaluate import evaluate
+    from bigcats.model import build_cnn
+
+    model_path = check_model_path(model_path)
+    index, workers = cluster_info()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    keras.utils.set_random_seed(seed)  # same seed everywhere: same initial weights, same shuffle order
+    names = class_names(data_dir)
+    splits = split_images(data_dir)
+    global_batch = batch_size * strategy.num_replicas_in_sync
+    # Every worker must take the same number of steps, or the last all-reduce waits forever:
+    # repeat the data and run a fixed number of steps per epoch.
+    steps = max(1, len(splits["train"]) // global_batch)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_ds = make_dataset(splits["train"], image_size, global_batch, training=True, seed=seed).repeat()
+    batches = iter(strategy.experimental_distribute_dataset(train_ds.with_options(options)))
+    with strategy.scope():
+        model = build_cnn(image_size, num_classes=len(names), seed=seed)
+        optimizer = keras.optimizers.Adam(1e-3)
+    step = _distributed_step(strategy, model, optimizer, global_batch)
+
+    history = {"loss": [], "accuracy": []}
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        loss = hits = 0.0
+        for _ in range(steps):
+            step_loss, step_hits = step(next(batches))
+            loss, hits = loss + float(step_loss), hits + float(step_hits)
+        history["loss"].append(loss / steps)
+        history["accuracy"].append(hits / (steps * global_batch))
+        log(f"worker {index}/{workers}: epoch {epoch + 1}/{epochs} loss {history['loss'][-1]:.4f} "
+            f"accuracy {history['accuracy'][-1]:.4f}")
+    seconds = time.perf_counter() - start
+
+    # Every worker saves (reading synchronised variables can need all of them); only the
+    # chief's copy is kept.
+    if index == 0:
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(model_path)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save(Path(tmp) / "worker.keras")
+        return model, None
+    record = {
+        "class_names": names, "image_size": image_size, "batch_size": batch_size, "seed": seed,
+        "epochs_requested": epochs, "epochs_run": epochs, "train_seconds": round(seconds, 2),
+        "history": history, "split_sizes": {s: count_per_class(i, names) for s, i in splits.items()},
+        "data_dir": str(data_dir), "synthetic_data": is_synthetic(data_dir),
+        "setup": {"device": f"{workers} workers", "replicas": strategy.num_replicas_in_sync, "precision": "float32",
+                  "reasons": ["MultiWorkerMirroredStrategy from TF_CONFIG, custom training step (Keras 3 fit "
+                              "does not support it)"]},
+    }
+    history_path(model_path).write_text(json.dumps(record, indent=2))
+    if splits["val"]:
+        record["val_accuracy"] = evaluate(model_path, data_dir, split="val")[0]["accuracy"]
+        history_path(model_path).write_text(json.dumps(record, indent=2))
+    return model, record
