@@ -227,3 +227,26 @@ def find_unusable(paths, progress=True):
         if not check.usable:
             bad.append((Path(path), check.reason))
     return bad
+
+
+def _kind(reason):
+    """'corrupt or truncated JPEG data (...)' -> 'corrupt or truncated JPEG data'."""
+    return reason.split(" (")[0].split(":")[0].split(" of ")[0]
+
+
+def summary(report):
+    """A per-class table of what was kept, moved and noted, then the reasons with counts."""
+    classes = sorted({e["file"].split("/")[0] for e in report["quarantined"] + report["notes"]}
+                     | set(class_names(report["data_dir"])))
+    kept = {c: sum(1 for _ in (Path(report["data_dir"]) / c).rglob("*") if _.is_file() and not is_clutter(_))
+            for c in classes}
+    lines = [f"{'class':<10}{'in folder':>10}{'moved':>8}{'odd, kept':>11}"]
+    for c in classes:
+        moved = sum(e["file"].startswith(c + "/") for e in report["quarantined"])
+        noted = sum(e["file"].startswith(c + "/") for e in report["notes"])
+        lines.append(f"{c:<10}{kept[c]:>10}{moved:>8}{noted:>11}")
+    kinds = {}
+    for e in report["quarantined"]:
+        kinds[_kind(e["reason"])] = kinds.get(_kind(e["reason"]), 0) + 1
+    lines += [""] + [f"{n:>4} x {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines)
