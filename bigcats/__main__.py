@@ -137,8 +137,32 @@ def cmd_benchmark(args):
                      f"{p['naive_images_per_second']:.0f} images/s, tf.data {p['tfdata_images_per_second']:.0f} "
                      f"images/s ({p['ratio']:.1f}x)")
     lines += result["notes"] + [f"chart: {args.chart}"]
+    if args.recipes:
+        result["recipes"] = _compare_recipes(args)
+        lines += _recipe_lines(result["recipes"])
     _emit(args, result, "\n".join(lines))
     return 0
+
+
+def _compare_recipes(args):
+    import tempfile
+
+    from bigcats.benchmark import compare_recipes
+    from bigcats.data import resolve_data_dir
+
+    data_dir, _ = resolve_data_dir(args.data or DEFAULT_DATA)
+    with tempfile.TemporaryDirectory() as work:
+        return compare_recipes(data_dir, work, image_size=args.image_size)
+
+
+def _recipe_lines(comparison):
+    lines = ["", f"{'recipe':<22}{'size':>6}{'epochs':>8}{'train s':>9}{'test acc':>10}{'stress acc':>12}"]
+    for r in comparison["recipes"]:
+        lines.append(f"{r['recipe']:<22}{r['image_size']:>6}{r['epochs_run']:>8}{r['train_seconds']:>9.1f}"
+                     f"{r['test_accuracy']:>10.3f}{r['stress_accuracy']:>12.3f}")
+    lines.append(f"training time, tutorial / original: {comparison['time_ratio']:.2f} "
+                 f"(stress set: {comparison['stress_images']} transformed test photos)")
+    return lines
 
 
 def cmd_tutorial(args):
@@ -209,6 +233,8 @@ def build_parser():
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--chart", default="reports/benchmark.png")
+    p.add_argument("--recipes", action="store_true",
+                   help="also train the 2022 recipe and the tutorial's model side by side (minutes)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_benchmark)
 

@@ -103,3 +103,38 @@ def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config
         result["pipeline"]["data_dir"] = str(data_dir)
         result["pipeline"]["synthetic_data"] = synthetic
     return result
+
+
+def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=config.EPOCHS,
+                    original_size=256, original_epochs=20, stress_copies=3):
+    """Train the 2022 recipe and the tutorial's default side by side, in this run, on the same
+    split; score both on the test split and on hard transformed copies of it (an independent
+    check: other framing, sizes, light and compression). Returns the table and the time ratio."""
+    from pathlib import Path
+
+    from bigcats.data import class_names, split_images
+    from bigcats.evaluate import evaluate
+    from bigcats.model import build_original_recipe
+    from bigcats.robustness import make_stress_set
+    from bigcats.train import train
+
+    work_dir = Path(work_dir)
+    names = class_names(data_dir)
+    stress_dir = make_stress_set(split_images(data_dir)["test"], names, work_dir / "stress", copies=stress_copies)
+    recipes = [
+        ("original 2022 recipe", "original", dict(build=build_original_recipe, image_size=original_size,
+                                                  epochs=original_epochs, patience=None)),
+        ("tutorial default", "tutorial", dict(image_size=image_size, epochs=epochs)),
+    ]
+    rows = []
+    for label, slug, settings in recipes:
+        path = work_dir / f"{slug}.keras"
+        _, record = train(data_dir, path, verbose=0, **settings)
+        rows.append({
+            "recipe": label, "image_size": settings["image_size"], "epochs_run": record["epochs_run"],
+            "train_seconds": record["train_seconds"],
+            "test_accuracy": evaluate(path, data_dir, "test")[0]["accuracy"],
+            "stress_accuracy": evaluate(path, stress_dir, "all")[0]["accuracy"],
+        })
+    return {"recipes": rows, "time_ratio": rows[1]["train_seconds"] / rows[0]["train_seconds"],
+            "stress_images": sum(1 for p in stress_dir.rglob("*.jpg")), "data_dir": str(data_dir)}

@@ -118,19 +118,53 @@ def title(text, synthetic):
 # --- TensorFlow input pipeline -------------------------------------------------------------
 
 
-def decode_and_resize(data, image_size):
-    """Bytes -> float32 RGB tensor in [0, 255], (size, size, 3). Training and prediction both
-    come through here, so a photo is always read the same way (RGB, same size, same scale)."""
+def exif_orientation(path):
+    """The EXIF orientation tag (1-8, 1 = stored upright). Phones store many photos sideways
+    with this tag; TensorFlow's decoders ignore it, so we apply it ourselves."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return int(image.getexif().get(0x0112, 1)) if image.format == "JPEG" else 1
+    except Exception:
+        return 1  # unreadable files are the cleaner's business, not this function's
+
+
+def apply_orientation(image, orientation):
+    """Turn a decoded image upright, as PIL's ImageOps.exif_transpose would."""
+    import tensorflow as tf
+
+    transpose = lambda x: tf.transpose(x, [1, 0, 2])  # noqa: E731
+    branches = [
+        lambda: image,                                   # 1: upright
+        lambda: tf.image.flip_left_right(image),         # 2: mirrored
+        lambda: tf.image.rot90(image, 2),                # 3: upside down
+        lambda: tf.image.flip_up_down(image),            # 4: mirrored upside down
+        lambda: transpose(image),                        # 5: mirrored, on its side
+        lambda: tf.image.rot90(image, 3),                # 6: on its side (the common portrait case)
+        lambda: tf.image.rot90(transpose(image), 2),     # 7: mirrored, on its other side
+        lambda: tf.image.rot90(image, 1),                # 8: on its other side
+    ]
+    index = tf.clip_by_value(tf.cast(orientation, tf.int32) - 1, 0, 7)
+    return tf.switch_case(index, branches)
+
+
+def decode_and_resize(data, image_size, orientation=1):
+    """Bytes -> float32 RGB tensor in [0, 255], (size, size, 3), upright. Training and
+    prediction both come through here, so a photo is always read the same way (RGB, upright,
+    same size, same scale)."""
     import tensorflow as tf
 
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    return tf.image.resize(image, (image_size, image_size))
+    return tf.image.resize(apply_orientation(image, orientation), (image_size, image_size))
 
 
-def load_image(path, image_size):
+def load_image(path, image_size, orientation=None):
     import tensorflow as tf
 
-    return decode_and_resize(tf.io.read_file(path if isinstance(path, tf.Tensor) else str(path)), image_size)
+    if orientation is None:
+        orientation = exif_orientation(path)
+    return decode_and_resize(tf.io.read_file(path if isinstance(path, tf.Tensor) else str(path)), image_size, orientation)
 
 
 def make_dataset(items, image_size, batch_size, training=False, seed=0):
@@ -140,8 +174,9 @@ def make_dataset(items, image_size, batch_size, training=False, seed=0):
 
     paths = [str(p) for p, _ in items]
     labels = [int(label) for _, label in items]
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
-    ds = ds.map(lambda p, y: (load_image(p, image_size), y), num_parallel_calls=tf.data.AUTOTUNE)
+    turns = [exif_orientation(p) for p in paths]  # read in Python: header only, fast
+    ds = tf.data.Dataset.from_tensor_slices((paths, turns, labels))
+    ds = ds.map(lambda p, t, y: (load_image(p, image_size, t), y), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.cache()
     if training:
         ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)

@@ -55,3 +55,25 @@ def compile_model(model, learning_rate=1e-3):
         metrics=["accuracy"],
     )
     return model
+
+
+def build_original_recipe(image_size=256, num_classes=2, seed=None):
+    """The 2022 write-up's model, kept as the baseline to beat: three small convolutions, a
+    256-unit dense layer on the flattened maps, pixels scaled to [0, 1], no augmentation.
+    (It ended in one sigmoid unit; a 2-way softmax is the same model and shares our tools.)"""
+    return keras.Sequential(
+        [
+            keras.Input(shape=(image_size, image_size, 3)),
+            layers.Rescaling(1.0 / 255),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(256, activation="relu"),
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),
+        ],
+        name="original_recipe",
+    )

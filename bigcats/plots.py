@@ -81,3 +81,32 @@ def plot_bars(labels, values, ylabel, title, annotate="{:.1f}"):
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_roc(curves, title="ROC curve"):
+    """curves: {label: (fpr, tpr, auc)}. The diagonal is a coin toss."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    for label, (fpr, tpr, auc) in curves.items():
+        ax.plot(fpr, tpr, lw=2, label=f"{label} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="chance")
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def show_heatmaps(images, heatmaps, captions, title=""):
+    """Each image beside itself with its Grad-CAM heat map laid over it."""
+    fig, axes = plt.subplots(2, len(images), figsize=(2.4 * len(images), 5), squeeze=False)
+    for col, (image, heat, caption) in enumerate(zip(images, heatmaps, captions)):
+        axes[0, col].imshow(np.asarray(image).astype("uint8"))
+        axes[0, col].set_title(caption, fontsize=8)
+        axes[1, col].imshow(np.asarray(image).astype("uint8"))
+        axes[1, col].imshow(heat, cmap="jet", alpha=0.45)
+        for row in range(2):
+            axes[row, col].axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

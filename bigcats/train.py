@@ -48,6 +48,8 @@ def even_for_replicas(items, replicas):
 def _callbacks(model_path, monitor, patience):
     import keras
 
+    if patience is None:  # the original recipe: a fixed number of epochs, nothing adaptive
+        return [keras.callbacks.ModelCheckpoint(str(model_path))]
     return [
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 2)),
@@ -58,8 +60,10 @@ def _callbacks(model_path, monitor, patience):
 
 def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE,
           batch_size=config.BATCH_SIZE, seed=config.SEED, patience=5, devices=None,
-          verbose="auto", check_images=True):
-    """Train the CNN on data_dir/<class>/ and save it. Returns (model, record)."""
+          verbose="auto", check_images=True, build=None):
+    """Train the CNN (or the model `build(image_size, num_classes=, seed=)` returns) on
+    data_dir/<class>/ and save it. patience=None: no early stopping or learning-rate schedule.
+    Returns (model, record)."""
     import keras
     import tensorflow as tf
 
@@ -84,7 +88,7 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     val_ds = make_dataset(val_items, image_size, global_batch) if val_items else None
     monitor = "val_loss" if val_ds is not None else "loss"
     with setup.strategy.scope():
-        model = compile_model(build_cnn(image_size, num_classes=len(names), seed=seed))
+        model = compile_model((build or build_cnn)(image_size, num_classes=len(names), seed=seed))
 
     model_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -115,6 +119,7 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
         "split_sizes": {s: count_per_class(items, names) for s, items in splits.items()},
         "data_dir": str(data_dir),
         "synthetic_data": is_synthetic(data_dir),
+        "architecture": model.name,
         "setup": {"device": setup.device, "replicas": setup.replicas, "precision": setup.precision,
                   "reasons": setup.reasons},
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},

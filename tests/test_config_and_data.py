@@ -87,3 +87,24 @@ def test_load_image_gives_rgb_in_0_255(tmp_path):
     image = data.load_image(path, 16).numpy()
     assert image.shape == (16, 16, 3)
     assert image[..., 0].mean() > 240 and image[..., 2].mean() < 10
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_rotated_photos_are_read_upright_like_pil_does(tmp_path, orientation):
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    pixels = np.zeros((30, 50, 3), dtype=np.uint8)
+    pixels[:10, :20] = (255, 0, 0)  # a red block in one corner makes every turn distinguishable
+    pixels[20:, 40:] = (0, 0, 255)
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / "turned.jpg"
+    image.save(path, quality=95, exif=exif)
+    with Image.open(path) as reopened:
+        expected = np.asarray(ImageOps.exif_transpose(reopened).convert("RGB")).astype(float)
+    assert data.exif_orientation(path) == orientation
+    got = data.load_image(path, 40).numpy()
+    upright = np.asarray(Image.fromarray(expected.astype("uint8")).resize((40, 40), Image.Resampling.BILINEAR), float)
+    assert np.abs(got - upright).mean() < 12, orientation

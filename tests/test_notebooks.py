@@ -12,7 +12,7 @@ from conftest import ROOT, jpeg_bytes, random_rgb
 
 NOTEBOOKS = notebook_paths(ROOT / "notebooks")
 EXPECTED = ["01_environment_check", "02_gpu_detection", "03_load_and_clean_images",
-            "04_train_cnn", "05_evaluate_and_predict", "06_cpu_vs_gpu_benchmark"]
+            "04_train_cnn", "05_evaluate_and_predict", "06_cpu_vs_gpu_benchmark", "07_transfer_learning"]
 
 
 def read(path):
@@ -60,13 +60,18 @@ def text_of(nb):
 
 @pytest.mark.slow
 def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypatch):
+    import keras
+
+    weights = tmp_path / "mobilenet_v2_no_top.weights.h5"  # stands in for the ImageNet download
+    keras.applications.MobileNetV2(input_shape=(64, 64, 3), include_top=False, weights=None).save_weights(weights)
     # Plant bad files that notebook 03 must move aside before 04 can train.
     (tiny_data / "lion" / "truncated.jpg").write_bytes(jpeg_bytes(random_rgb(1))[:300])
     (tiny_data / "tiger" / "webpage.jpg").write_text("<html><body>404 Not Found</body></html>")
     env = {"BIGCATS_DATA_DIR": tiny_data, "BIGCATS_MODELS_DIR": tmp_path / "models",
            "BIGCATS_REPORTS_DIR": tmp_path / "reports", "BIGCATS_QUARANTINE_DIR": tmp_path / "quarantine",
            "BIGCATS_EPOCHS": 2, "BIGCATS_IMAGE_SIZE": 32, "BIGCATS_BATCH_SIZE": 8, "BIGCATS_MATMUL_SIZE": 128,
-           "BIGCATS_BENCH_STEPS": 2, "BIGCATS_BENCH_REPEATS": 1, "BIGCATS_SAMPLES": 4}
+           "BIGCATS_BENCH_STEPS": 2, "BIGCATS_BENCH_REPEATS": 1, "BIGCATS_SAMPLES": 4,
+           "BIGCATS_WEIGHTS": weights, "BIGCATS_TRANSFER_IMAGE_SIZE": 64, "BIGCATS_TRANSFER_EPOCHS": 1}
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
 
@@ -94,12 +99,12 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     assert model.stat().st_size > 10_000
     assert history["epochs_run"] == 2 and history["image_size"] == 32
     assert png_count(executed["04_train_cnn"]) == 2
-    # 05: metrics printed, confusion matrix + hardest images + predictions drawn.
+    # 05: metrics printed; confusion matrix, hardest images, ROC, Grad-CAM, predictions drawn.
     text05 = text_of(executed["05_evaluate_and_predict"])
     accuracy = float(re.search(r"accuracy (\d\.\d+)", text05).group(1))
     assert 0.0 <= accuracy <= 1.0
     assert "RGB (right)" in text05
-    assert png_count(executed["05_evaluate_and_predict"]) == 3
+    assert png_count(executed["05_evaluate_and_predict"]) == 5
     # 06: a figure per device and for the pipeline; no GPU here, and it says so.
     bench = json.loads((tmp_path / "reports" / "benchmark.json").read_text())
     assert bench["devices"][0]["images_per_second"] > 0
@@ -107,5 +112,9 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     assert png_count(executed["06_cpu_vs_gpu_benchmark"]) == 2
     if not any(d["kind"] == "GPU" for d in bench["devices"]):
         assert bench["gpu_speedup"] is None and "No GPU" in " ".join(bench["notes"])
+    # 07: trained from the local weights file; both models scored.
+    text07 = text_of(executed["07_transfer_learning"])
+    assert "SKIPPING" not in text07 and (tmp_path / "models" / "lion_tiger_mobilenetv2.keras").is_file()
+    assert text07.count("test accuracy") == 2 and png_count(executed["07_transfer_learning"]) == 1
     # The committed notebooks were not touched.
     assert all(png_count(read(p)) == 0 for p in NOTEBOOKS)

@@ -1,0 +1,33 @@
+"""ROC and Grad-CAM on cases whose answers are known."""
+
+import numpy as np
+import pytest
+
+from bigcats.explain import grad_cam, last_feature_layer, roc_curve
+
+
+def test_roc_of_perfect_random_and_inverted_scores():
+    truth = [0, 0, 1, 1]
+    assert roc_curve(truth, [0.1, 0.2, 0.8, 0.9])[2] == pytest.approx(1.0)
+    assert roc_curve(truth, [0.9, 0.8, 0.2, 0.1])[2] == pytest.approx(0.0)
+    assert roc_curve([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5])[2] == pytest.approx(0.5)
+    fpr, tpr, _ = roc_curve(truth, [0.1, 0.6, 0.4, 0.9])
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+
+
+def test_grad_cam_points_at_the_evidence():
+    """A model whose only evidence is a bright patch: the heat map must light up there."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="feature")(inputs)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(2, activation="softmax", kernel_initializer=keras.initializers.Constant([[-1.0, 1.0]]))(x)
+    model = keras.Model(inputs, outputs)
+    image = np.zeros((1, 32, 32, 3), dtype="float32")
+    image[0, 4:10, 20:28] = 1.0
+    assert last_feature_layer(model) == "feature"
+    heat = grad_cam(model, image, class_index=1)[0]
+    assert heat.shape == (32, 32)
+    assert heat[4:10, 20:28].mean() > 0.9 and heat[20:, :10].mean() < 0.1
