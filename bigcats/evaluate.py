@@ -26,6 +26,10 @@ def load_trained_model(model_path):
     try:
         model = keras.models.load_model(model_path, safe_mode=True)
     except Exception as error:
+        if "safe_mode" in str(error):
+            raise ModelLoadError(f"{model_path} contains Python code (a Lambda layer), which is not loaded: a model "
+                                 "file could run anything. Load it yourself with safe_mode=False only if you trust "
+                                 "where it came from.") from None
         raise ModelLoadError(f"{model_path} is not a readable Keras model ({type(error).__name__}: {error}). "
                              "Was it copied completely? Train it again if in doubt.") from None
     record_file = history_path(model_path)

@@ -100,7 +100,9 @@ def _members(archive):
         infos = [(m.name, m.size, m.isdir(), not (m.isfile() or m.isdir()), lambda m=m: handle.extractfile(m))
                  for m in handle.getmembers()]
     else:
-        raise FetchError(f"{archive} is not a zip or tar archive.")
+        raise FetchError(f"{archive} is not a zip or tar archive. A download that is not one is usually a "
+                         "sign-in or error page: open the address in a browser, download the archive there, "
+                         "and pass it with --source.")
     if len(infos) > MAX_MEMBERS:
         raise FetchError(f"{archive} has {len(infos)} entries (limit {MAX_MEMBERS}): refusing it.")
     members, total = [], 0

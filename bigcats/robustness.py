@@ -14,6 +14,18 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 
+def _tilt(image, degrees):
+    """Rotate, then keep the largest centred crop of the same shape with no empty corners
+    (a tilted camera, not a tilted picture on a black page)."""
+    width, height = image.size
+    turned = image.rotate(degrees, resample=Image.Resampling.BILINEAR)
+    angle = np.radians(abs(degrees))
+    keep = 1 / (np.cos(angle) + np.sin(angle) * max(width / height, height / width))
+    cw, ch = int(width * keep), int(height * keep)
+    left, top = (width - cw) // 2, (height - ch) // 2
+    return turned.crop((left, top, left + cw, top + ch))
+
+
 def stress(image, rng):
     """One hard but fair variant of an RGB PIL image: the animal is still there and recognisable."""
     width, height = image.size
@@ -22,7 +34,7 @@ def stress(image, rng):
     cw, ch = min(cw, width), min(ch, height)
     left, top = rng.integers(0, width - cw + 1), rng.integers(0, height - ch + 1)
     image = image.crop((left, top, left + cw, top + ch))
-    image = image.rotate(rng.uniform(-20, 20), resample=Image.Resampling.BILINEAR, expand=False)
+    image = _tilt(image, rng.uniform(-20, 20))
     side = rng.integers(64, 400)  # other resolutions, both smaller and larger than the originals
     image = image.resize((int(side * cw / ch), side), Image.Resampling.BILINEAR)
     if rng.random() < 0.5:

@@ -163,3 +163,10 @@ def test_the_shipped_manifest_pins_the_development_photos():
     assert len(manifest) == 485
     names = list(manifest.values())
     assert sum(n.startswith("lion/") for n in names) == 238 and sum(n.startswith("tiger/") for n in names) == 247
+
+
+def test_a_sign_in_page_instead_of_an_archive_is_explained(server, tmp_path):
+    server.files["/cats.zip"] = b"<!DOCTYPE html><html><body>Please sign in</body></html>"
+    with pytest.raises(FetchError, match="sign-in or error page"):
+        fetch(f"{server.url}/cats.zip", tmp_path / "raw", progress=False)
+    assert not (tmp_path / "raw").exists()

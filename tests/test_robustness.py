@@ -1,0 +1,28 @@
+"""The stress set: hard copies of held-out photos, every one a usable, upright JPEG."""
+
+import numpy as np
+from PIL import Image
+
+from bigcats.clean import check_file
+from bigcats.robustness import _tilt, make_stress_set
+from conftest import jpeg_bytes, random_rgb
+
+
+def test_tilt_leaves_no_empty_corners():
+    white = Image.new("RGB", (300, 200), (255, 255, 255))
+    for degrees in (-20, -3, 11, 20):
+        assert np.asarray(_tilt(white, degrees)).min() == 255
+
+
+def test_stress_set_writes_varied_usable_copies(tmp_path):
+    items = []
+    for i, cls in enumerate(("lion", "tiger", "lion")):
+        path = tmp_path / f"src{i}.jpg"
+        path.write_bytes(jpeg_bytes(random_rgb(i, 120, 160)))
+        items.append((path, ("lion", "tiger").index(cls)))
+    out = make_stress_set(items, ["lion", "tiger"], tmp_path / "stress", copies=3, seed=1)
+    files = sorted(out.rglob("*.jpg"))
+    assert len(files) == 9 and len(list((out / "tiger").glob("*.jpg"))) == 3
+    assert all(check_file(f).usable for f in files)
+    sizes = {Image.open(f).size for f in files}
+    assert len(sizes) > 3  # other framing and resolutions, not one fixed size
