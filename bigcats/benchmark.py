@@ -123,7 +123,7 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
     stress_dir = make_stress_set(split_images(data_dir)["test"], names, work_dir / "stress", copies=stress_copies)
     recipes = [
         ("original 2022 recipe", "original", dict(build=build_original_recipe, image_size=original_size,
-                                                  epochs=original_epochs, patience=None)),
+                                                  epochs=original_epochs, schedule="constant")),
         ("tutorial default", "tutorial", dict(image_size=image_size, epochs=epochs)),
     ]
     rows = []

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bigcats.setup_plan import LEGACY_WINDOWS_GPU
+
 SUPPORTED_PYTHON = ((3, 10), (3, 13))
 CUDA12_MIN_DRIVER = {"Linux": (525, 60), "Windows": (527, 41)}  # NVIDIA's CUDA 12.x table
 DROPPED_BELOW_CC = (6, 0)  # TF 2.17+ wheels have no kernels for Maxwell (5.x)
@@ -21,7 +23,8 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 WSL2_ROUTE = (
     "Use WSL2 (Windows 10 build 19044+ or Windows 11): install the NVIDIA driver on Windows only, "
     "then in PowerShell `wsl --install -d Ubuntu`, and inside Ubuntu: `git clone` this project, "
-    "`./setup_env.sh` (it installs tensorflow[and-cuda] when `nvidia-smi` works there)."
+    "`./setup_env.sh` (it installs tensorflow[and-cuda] when `nvidia-smi` works there). "
+    + LEGACY_WINDOWS_GPU
 )
 
 

@@ -48,22 +48,23 @@ def even_for_replicas(items, replicas):
 def _callbacks(model_path, monitor, patience):
     import keras
 
-    if patience is None:  # the original recipe: a fixed number of epochs, nothing adaptive
-        return [keras.callbacks.ModelCheckpoint(str(model_path))]
-    return [
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 2)),
-        # The best model so far is on disk even if training is interrupted.
-        keras.callbacks.ModelCheckpoint(str(model_path), monitor=monitor, save_best_only=True),
-    ]
+    # The latest model is on disk after every epoch, so an interrupted run still leaves one.
+    callbacks = [keras.callbacks.ModelCheckpoint(str(model_path))]
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
+    return callbacks
 
 
 def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE,
-          batch_size=config.BATCH_SIZE, seed=config.SEED, patience=5, devices=None,
-          verbose="auto", check_images=True, build=None):
+          batch_size=config.BATCH_SIZE, seed=config.SEED, schedule="cosine", patience=None,
+          devices=None, verbose="auto", check_images=True, build=None):
     """Train the CNN (or the model `build(image_size, num_classes=, seed=)` returns) on
-    data_dir/<class>/ and save it. patience=None: no early stopping or learning-rate schedule.
-    Returns (model, record)."""
+    data_dir/<class>/ and save it. Returns (model, record).
+
+    schedule: "cosine" (the learning rate decays over all epochs) or "constant".
+    patience: None trains every epoch (the default: on a few dozen validation photos, early
+    stopping stops on noise); a number stops after that many epochs without a better
+    validation loss and restores the best weights."""
     import keras
     import tensorflow as tf
 
@@ -87,8 +88,10 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     train_ds = make_dataset(train_items, image_size, global_batch, training=True, seed=seed)
     val_ds = make_dataset(val_items, image_size, global_batch) if val_items else None
     monitor = "val_loss" if val_ds is not None else "loss"
+    steps = -(-len(train_items) // global_batch) * epochs
     with setup.strategy.scope():
-        model = compile_model((build or build_cnn)(image_size, num_classes=len(names), seed=seed))
+        model = compile_model((build or build_cnn)(image_size, num_classes=len(names), seed=seed),
+                              decay_steps=steps if schedule == "cosine" else None)
 
     model_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -113,7 +116,7 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
         "seed": seed,
         "epochs_requested": epochs,
         "epochs_run": len(values.get("loss", [])),
-        "best_epoch": int(min(range(len(values[monitor])), key=values[monitor].__getitem__)) + 1,
+        "schedule": schedule,
         "train_seconds": round(seconds, 2),
         "history": values,
         "split_sizes": {s: count_per_class(items, names) for s, items in splits.items()},

@@ -157,3 +157,16 @@ def test_near_duplicate_hash_ignores_size_and_quality_not_content():
 def test_missing_class_folders_are_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no class folders"):
         clean_folder(tmp_path, progress=False)
+
+
+@pytest.mark.slow
+def test_training_runs_on_the_cleaned_corpus(corpus, tmp_path):
+    """The odd-but-usable files (CMYK, 16-bit, alpha, greyscale, PNG named .jpg, non-ASCII
+    names...) really do go through TensorFlow's training pipeline once the bad ones are out."""
+    from bigcats.train import train
+
+    root, _ = corpus
+    report = clean_folder(root, tmp_path / "q", progress=False)
+    _, record = train(root, tmp_path / "m.keras", epochs=1, image_size=32, batch_size=4, verbose=0)
+    assert record["epochs_run"] == 1 and (tmp_path / "m.keras").is_file()
+    assert sum(sum(c.values()) for c in record["split_sizes"].values()) == report["kept"] == 10

@@ -31,6 +31,7 @@ def only(findings, severity=None):
 def test_native_windows_is_cpu_only_and_points_to_wsl2():
     text = only(diagnose(facts(system="Windows", build={"is_cuda_build": False})), "warning")
     assert "Native Windows" in text and "2.10" in text and "WSL2" in text and "wsl --install" in text
+    assert 'tensorflow<2.11' in text and "cudnn=8.1.0" in text  # the legacy route, named as such
 
 
 def test_wsl2_without_gpu_passthrough():
