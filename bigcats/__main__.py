@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 
 from bigcats import config
-from bigcats.fetch import DEFAULT_URL
+from bigcats.evaluate import ModelLoadError
+from bigcats.fetch import DEFAULT_URL, FetchError
+from bigcats.train import BadImagesError
+
+# Mistakes a user can fix: printed as one clear line, not a traceback.
+USER_ERRORS = (BadImagesError, ModelLoadError, FetchError, FileNotFoundError, PermissionError, ValueError)
 
 DEFAULT_DATA = "data/raw"
 DEFAULT_MODEL = "models/lion_tiger_cnn.keras"
@@ -51,7 +56,7 @@ def cmd_clean(args):
 
 
 def cmd_fetch_data(args):
-    from bigcats.fetch import FetchError, fetch, read_manifest
+    from bigcats.fetch import fetch, read_manifest
 
     if args.synthetic:
         from bigcats.data import synthetic_banner
@@ -62,11 +67,7 @@ def cmd_fetch_data(args):
         _emit(args, {"synthetic": True, "dest": str(out)}, f"SYNTHETIC images written to {out}")
         return 0
     pinned = read_manifest() if args.source == DEFAULT_URL and not args.sha256 else None
-    try:
-        rep = fetch(args.source, args.dest, sha256=args.sha256, manifest=pinned)
-    except FetchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    rep = fetch(args.source, args.dest, sha256=args.sha256, manifest=pinned)
     _emit(args, rep, f"{rep['added']} photos added to {rep['dest']} ({rep['skipped_existing']} already there): "
                      f"{rep['per_class']}. Next: python -m bigcats clean {rep['dest']}")
     return 0
@@ -251,13 +252,10 @@ def main(argv=None):
     args.stdout = sys.stdout
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TF's warnings and errors, drop its info lines
     quiet = contextlib.redirect_stdout(sys.stderr) if getattr(args, "json", False) else contextlib.nullcontext()
-    from bigcats.evaluate import ModelLoadError
-    from bigcats.train import BadImagesError
-
     try:
         with quiet:
             return args.func(args)
-    except (BadImagesError, ModelLoadError, FileNotFoundError, ValueError) as error:
+    except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
