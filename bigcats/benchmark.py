@@ -129,7 +129,8 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
     rows = []
     for label, slug, settings in recipes:
         path = work_dir / f"{slug}.keras"
-        _, record = train(data_dir, path, verbose=0, **settings)
+        print(f"Training the {label}...", flush=True)
+        _, record = train(data_dir, path, verbose=2, **settings)
         rows.append({
             "recipe": label, "image_size": settings["image_size"], "epochs_run": record["epochs_run"],
             "train_seconds": record["train_seconds"],

@@ -105,8 +105,11 @@ def expand_inputs(inputs):
 def predict_files(model, record, inputs):
     """One result per image: {file, label, probability} or {file, error}. A bad file never
     stops the others."""
+    from tqdm import tqdm
+
+    paths = expand_inputs(inputs)
     results = []
-    for path in expand_inputs(inputs):
+    for path in tqdm(paths, desc="Classifying", unit="photo", disable=len(paths) < 20):
         try:
             image = load_image(path, record["image_size"])
         except Exception as error:

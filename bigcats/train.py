@@ -96,7 +96,9 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     model_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+        # shuffle=False: the tf.data pipeline already reshuffles every epoch (Keras would only
+        # warn that it ignores its own shuffle for a dataset).
+        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
                             callbacks=_callbacks(model_path, monitor, patience), verbose=verbose)
     except tf.errors.InvalidArgumentError as error:
         if not any(word in error.message for word in ("image", "JPEG", "PNG", "decode", "Decode")):

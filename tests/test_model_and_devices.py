@@ -107,3 +107,16 @@ def test_two_workers_on_localhost_train_in_step(tiny_data, tmp_path):
     record = json.loads((tmp_path / "w0" / "m.history.json").read_text())
     assert record["setup"]["replicas"] == 2 and record["epochs_run"] == 2 and 0 <= record["val_accuracy"] <= 1
     assert not (tmp_path / "w1" / "m.keras").exists()  # only the chief keeps a model
+
+
+@pytest.mark.slow
+def test_recipe_comparison_trains_both_and_scores_them_on_the_stress_set(tiny_data, tmp_path):
+    from bigcats.benchmark import compare_recipes
+
+    result = compare_recipes(tiny_data, tmp_path, image_size=32, epochs=1, original_size=48,
+                             original_epochs=1, stress_copies=1)
+    original, tutorial = result["recipes"]
+    assert original["image_size"] == 48 and tutorial["image_size"] == 32
+    assert all(r["epochs_run"] == 1 and 0 <= r["stress_accuracy"] <= 1 for r in (original, tutorial))
+    assert result["time_ratio"] == pytest.approx(tutorial["train_seconds"] / original["train_seconds"])
+    assert result["stress_images"] == sum(1 for _ in (tmp_path / "stress").rglob("*.jpg")) > 0
