@@ -85,9 +85,9 @@ def cmd_train(args):
     if record is None:
         print("worker finished; the chief (index 0) saved the model")
         return 0
-    val = record["history"].get("val_accuracy") or ([record["val_accuracy"]] if "val_accuracy" in record else None)
+    val = record["history"].get("val_accuracy", [record.get("val_accuracy")])[-1]
     print(f"saved {args.model} after {record['epochs_run']} epochs in {record['train_seconds']:.1f}s"
-          + (f"; best validation accuracy {max(val):.3f}" if val else ""))
+          + (f"; final validation accuracy {val:.3f}" if val is not None else ""))
     return 0
 
 

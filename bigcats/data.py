@@ -167,9 +167,10 @@ def load_image(path, image_size, orientation=None):
     return decode_and_resize(tf.io.read_file(path if isinstance(path, tf.Tensor) else str(path)), image_size, orientation)
 
 
-def make_dataset(items, image_size, batch_size, training=False, seed=0):
+def make_dataset(items, image_size, batch_size, training=False, seed=0, cache=True):
     """A tf.data pipeline: parallel decode+resize, cache (decode once, not every epoch),
-    reshuffle each epoch for training only, batch, prefetch (overlap input with GPU work)."""
+    reshuffle each epoch for training only, batch, prefetch (overlap input with GPU work).
+    cache=False decodes every file again every epoch, as the original 2022 recipe did."""
     import tensorflow as tf
 
     paths = [str(p) for p, _ in items]
@@ -177,7 +178,8 @@ def make_dataset(items, image_size, batch_size, training=False, seed=0):
     turns = [exif_orientation(p) for p in paths]  # read in Python: header only, fast
     ds = tf.data.Dataset.from_tensor_slices((paths, turns, labels))
     ds = ds.map(lambda p, t, y: (load_image(p, image_size, t), y), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.cache()
+    if cache:
+        ds = ds.cache()
     if training:
         ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,9 +1,13 @@
-"""The CNN: small enough to train on a laptop CPU, shaped the way small-data CNNs work well.
+"""The CNN: small enough to train on a laptop CPU in well under a minute, shaped the way
+small-data CNNs work well. The choices below were made by experiment (README: "How the default
+model was chosen"), judged on hard transformed copies of held-out photos, not on validation
+accuracy alone.
 
 Compared with the original write-up's 3-conv net on [0,1] pixels: augmentation inside the model
-(active only in training), batch normalisation, global average pooling instead of a huge
-Flatten->Dense, and dropout. Pixel scaling lives in the model too, so a saved model takes raw
-RGB pixels and nobody can forget to scale them at prediction time.
+(active only in training), a strided stem and depthwise-separable convolutions with batch
+normalisation, global average pooling instead of a huge Flatten->Dense, dropout. Pixel scaling
+lives in the model too, so a saved model takes raw RGB pixels and nobody can forget to scale
+them at prediction time.
 """
 
 import keras
@@ -11,36 +15,48 @@ from keras import layers
 
 
 def augmentation(seed=None):
-    """Random changes that match how real photos vary: mirror, tilt, zoom, lighting."""
+    """Random changes that match how photos from elsewhere differ: mirrored, tilted, framed
+    tighter (zoom in only: zooming out would invent mirrored borders), other contrast and colour."""
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
             layers.RandomRotation(0.08, seed=seed),
-            layers.RandomZoom(0.15, seed=seed),
+            layers.RandomZoom((-0.4, 0.0), seed=seed),
             layers.RandomContrast(0.2, seed=seed),
+            layers.RandomSaturation((0.3, 0.7), seed=seed),
         ],
         name="augmentation",
     )
 
 
-def _conv_block(x, filters):
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-    # momentum 0.5, not the default 0.99: with a few hundred photos an epoch is 3-12 steps, and a
-    # slow average leaves the statistics used at inference stale for many epochs, so validation
-    # accuracy sits at 50% while training accuracy is 100% (measured: 0.9 and 0.8 fail so on the
-    # synthetic set; 0.5 reached 100% there and 94% on the 485 development photos).
-    x = layers.BatchNormalization(momentum=0.5)(x)
-    x = layers.Activation("relu")(x)
+def _normalise(x):
+    # momentum 0.9, not the default 0.99: an epoch here is ~12 steps, and the slow default
+    # leaves the statistics used at inference stale for many epochs.
+    x = layers.BatchNormalization(momentum=0.9)(x)
+    return layers.Activation("relu")(x)
+
+
+def _stem(x, filters):
+    # A strided full convolution first: it sees only 3 colour channels (too few to separate),
+    # and halving the resolution at once made training 1.5x faster on a CPU at no cost in accuracy.
+    return _normalise(layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False)(x))
+
+
+def _separable_block(x, filters):
+    # Separable: a 3x3 filter per channel, then a 1x1 mix. Far fewer weights and operations than
+    # a full convolution, which on a few hundred photos generalised better and trained faster.
+    x = _normalise(layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x))
     return layers.MaxPooling2D()(x)
 
 
-def build_cnn(image_size, num_classes=2, filters=(32, 64, 128, 256), dropout=0.3, augment=True, seed=None):
+def build_cnn(image_size, num_classes=2, filters=(32, 64, 128, 256, 512), dropout=0.3, augment=True, seed=None):
     """Raw RGB pixels in [0, 255] in, class probabilities out."""
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
     x = augmentation(seed)(inputs) if augment else inputs
     x = layers.Rescaling(1.0 / 255)(x)
-    for n in filters:
-        x = _conv_block(x, n)
+    x = _stem(x, filters[0])
+    for n in filters[1:]:
+        x = _separable_block(x, n)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
     # float32 output even under mixed precision: softmax in float16 loses small probabilities.

@@ -57,14 +57,14 @@ def _callbacks(model_path, monitor, patience):
 
 def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE,
           batch_size=config.BATCH_SIZE, seed=config.SEED, schedule="cosine", patience=None,
-          devices=None, verbose="auto", check_images=True, build=None):
+          devices=None, verbose="auto", check_images=True, build=None, cache=True):
     """Train the CNN (or the model `build(image_size, num_classes=, seed=)` returns) on
     data_dir/<class>/ and save it. Returns (model, record).
 
     schedule: "cosine" (the learning rate decays over all epochs) or "constant".
     patience: None trains every epoch (the default: on a few dozen validation photos, early
     stopping stops on noise); a number stops after that many epochs without a better
-    validation loss and restores the best weights."""
+    validation loss and restores the best weights. cache: see data.make_dataset."""
     import keras
     import tensorflow as tf
 
@@ -85,8 +85,8 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     setup = training_setup(devices)
     global_batch = batch_size * setup.replicas  # each replica still sees `batch_size` images
     train_items, val_items = (even_for_replicas(splits[s], setup.replicas) for s in ("train", "val"))
-    train_ds = make_dataset(train_items, image_size, global_batch, training=True, seed=seed)
-    val_ds = make_dataset(val_items, image_size, global_batch) if val_items else None
+    train_ds = make_dataset(train_items, image_size, global_batch, training=True, seed=seed, cache=cache)
+    val_ds = make_dataset(val_items, image_size, global_batch, cache=cache) if val_items else None
     monitor = "val_loss" if val_ds is not None else "loss"
     steps = -(-len(train_items) // global_batch) * epochs
     with setup.strategy.scope():

@@ -104,6 +104,8 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     accuracy = float(re.search(r"accuracy (\d\.\d+)", text05).group(1))
     assert 0.0 <= accuracy <= 1.0
     assert "RGB (right)" in text05
+    hard = float(re.search(r"hard copies of the same:\s+accuracy (\d\.\d+)", text05).group(1))
+    assert 0.0 <= hard <= 1.0 and len(list((tmp_path / "reports" / "stress_test").rglob("*.jpg"))) > 0
     assert png_count(executed["05_evaluate_and_predict"]) == 5
     # 06: a figure per device and for the pipeline; no GPU here, and it says so.
     bench = json.loads((tmp_path / "reports" / "benchmark.json").read_text())
