@@ -45,7 +45,7 @@ def plot_split_counts(split_counts, title="Images per class and split"):
 def show_images(images, captions, title="", columns=6):
     """A grid of RGB images (arrays in [0, 255]) with a caption under each."""
     rows = max(1, int(np.ceil(len(images) / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.7 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images, captions):
