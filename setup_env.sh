@@ -55,16 +55,18 @@ else
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
-say "Installing the pinned packages (requirements.txt)"
-"${PIP[@]}" install -r requirements.txt
-
 say "Checking this machine for a GPU route"
 # bigcats/setup_plan.py decides (tested for Linux, WSL2, macOS and Windows); it prints the extra
 # packages on stdout and its advice on stderr.
 PLAN_FLAGS=()
 [ "$WANT_CPU" = 1 ] && PLAN_FLAGS+=(--cpu)
 [ "$WANT_METAL" = 1 ] && PLAN_FLAGS+=(--metal)
-EXTRA="$("$VENV/bin/python" -m bigcats.setup_plan "${PLAN_FLAGS[@]}")"
+# (the ${a[@]+...} form: macOS's bash 3.2 calls an empty array unbound under set -u)
+EXTRA="$("$VENV/bin/python" -m bigcats.setup_plan ${PLAN_FLAGS[@]+"${PLAN_FLAGS[@]}"})" || exit 1
+
+say "Installing the pinned packages (requirements.txt)"
+"${PIP[@]}" install -r requirements.txt
+
 if [ -n "$EXTRA" ]; then
   say "Installing $EXTRA"
   # shellcheck disable=SC2086  # EXTRA is a space-separated list of requirements

@@ -131,7 +131,7 @@ def _no_gpu_findings(facts):
     if system == "Darwin":
         fix = ("On Apple silicon: ./setup_env.sh --metal installs tensorflow-metal for the Apple GPU."
                if facts["platform"]["machine"] == "arm64" and not facts.get("tensorflow_metal") else
-               "Intel Macs have no supported GPU route; the CPU is used.")
+               "Intel Macs have no GPU route (and TensorFlow 2.17+ no Intel-Mac wheels).")
         return [_finding("info", "macOS has no CUDA: NVIDIA GPUs are not supported.", fix)]
     if not facts["build"].get("is_cuda_build", False):
         return [_finding("warning", "This TensorFlow is a CPU-only build, so it cannot use a GPU.",

@@ -37,6 +37,7 @@ class Plan:
     packages: list = field(default_factory=list)  # extra pip requirements, beyond requirements.txt
     messages: list = field(default_factory=list)  # what to tell the person running setup
     gpu: str = "cpu"                               # cuda, metal or cpu
+    supported: bool = True                         # False: the pinned TensorFlow has no wheel here
 
 
 def tensorflow_pin(requirements=Path(__file__).resolve().parent.parent / "requirements.txt"):
@@ -60,6 +61,11 @@ def plan(m, tf_version, cpu_only=False, metal=False):
                           "PowerShell, restart WSL, then re-run ./setup_env.sh here.")
     elif m.system == "Linux":
         p.messages.append("No NVIDIA driver found (nvidia-smi): TensorFlow will use the CPU. Every notebook still runs.")
+    elif m.system == "Darwin" and m.machine != "arm64":
+        p.supported = False
+        p.messages.append(f"Intel Mac: TensorFlow {tf_version} publishes no wheel for Intel Macs (2.16 was the last), "
+                          "so this environment cannot be built here. Use an Apple-silicon Mac, a Linux machine or VM, "
+                          "or a hosted notebook service.")
     elif m.system == "Darwin":
         p.messages += _macos(m, metal, p)
     elif m.system == "Windows":
@@ -70,8 +76,6 @@ def plan(m, tf_version, cpu_only=False, metal=False):
 
 
 def _macos(m, metal, p):
-    if m.machine != "arm64":
-        return ["Intel Mac: no supported GPU route; TensorFlow uses the CPU."]
     if metal:
         p.packages.append("tensorflow-metal")
         p.gpu = "metal"
@@ -123,7 +127,8 @@ def this_machine():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Print the extra packages this machine needs (stdout) and advice (stderr).")
+    parser = argparse.ArgumentParser(description="Print the extra packages this machine needs (stdout) and advice "
+                                                 "(stderr); exit status 3 where the pinned TensorFlow cannot be installed.")
     parser.add_argument("--cpu", action="store_true", help="never the CUDA libraries")
     parser.add_argument("--metal", action="store_true", help="Apple silicon: add tensorflow-metal")
     args = parser.parse_args(argv)
@@ -131,7 +136,7 @@ def main(argv=None):
     for line in result.messages:
         print(line, file=sys.stderr)
     print(" ".join(result.packages))
-    return 0
+    return 0 if result.supported else 3
 
 
 if __name__ == "__main__":

@@ -50,10 +50,22 @@ def test_macos():
     plain = plan(Machine("Darwin", "arm64"), "2.21.0")
     assert plain.packages == [] and "--metal" in said(plain)
     intel = plan(Machine("Darwin", "x86_64"), "2.21.0", metal=True)
-    assert intel.packages == [] and "Intel Mac" in said(intel)
+    assert intel.packages == [] and not intel.supported and "no wheel for Intel Macs" in said(intel)
 
 
 def test_both_setup_scripts_use_the_plan():
     assert "-m bigcats.setup_plan" in (ROOT / "setup_env.sh").read_text()
     bat = (ROOT / "setup_env.bat").read_bytes()
     assert b"-m bigcats.setup_plan" in bat and b"\r\n" in bat and b"tensorflow-gpu" not in bat
+
+
+def test_command_prints_packages_on_stdout_and_refuses_an_intel_mac(monkeypatch, capsys):
+    from bigcats import setup_plan
+
+    monkeypatch.setattr(setup_plan, "this_machine", lambda: Machine("Linux", nvidia_smi_ok=True))
+    assert setup_plan.main([]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "tensorflow[and-cuda]==2.21.0" and "NVIDIA driver found" in err
+    monkeypatch.setattr(setup_plan, "this_machine", lambda: Machine("Darwin", "x86_64"))
+    assert setup_plan.main([]) == 3
+    assert "Intel Mac" in capsys.readouterr().err
