@@ -19,8 +19,8 @@ from bigcats.train import BadImagesError
 # Mistakes a user can fix: printed as one clear line, not a traceback.
 USER_ERRORS = (BadImagesError, ModelLoadError, FetchError, FileNotFoundError, PermissionError, ValueError)
 
-DEFAULT_DATA = "data/raw"
-DEFAULT_MODEL = "models/lion_tiger_cnn.keras"
+DEFAULT_DATA = config.DATA_DIR
+DEFAULT_MODEL = f"models/{config.MODEL_NAME}"
 
 
 def _emit(args, obj, text=None):

@@ -81,7 +81,9 @@ def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config
     """The `benchmark --json` object: per-device training speed, GPU speed-up, input pipeline."""
     from tqdm import tqdm
 
+    from bigcats.clean import find_unusable
     from bigcats.data import list_images, resolve_data_dir
+    from bigcats.train import BadImagesError, bad_images_message
 
     devices = available_devices()
     results = [benchmark_device(d, image_size, batch_size, steps, warmup_steps, repeats)
@@ -96,8 +98,11 @@ def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config
         notes.append("No GPU visible to TensorFlow, so no speed-up can be measured: " + why_no_gpu(gather_facts()))
     result = {"devices": results, "gpu_speedup": gpu / cpu if gpu and cpu else None, "pipeline": None, "notes": notes}
 
-    data_dir, synthetic = resolve_data_dir(data_dir or "data/raw")
+    data_dir, synthetic = resolve_data_dir(data_dir or config.DATA_DIR)
     items = list_images(data_dir)
+    bad = find_unusable([p for p, _ in items], progress=progress)
+    if bad:  # the cv2 loop would die on them with an unhelpful error
+        raise BadImagesError(bad_images_message(bad, data_dir))
     if items:
         result["pipeline"] = benchmark_pipeline(items, image_size, batch_size, pipeline_epochs)
         result["pipeline"]["data_dir"] = str(data_dir)
@@ -113,8 +118,9 @@ def train_record(*args, **kwargs):
 
 
 def _in_fresh_process(function, *args, **kwargs):
-    """Run in a new Python process: a second model trained in the same process as a first ran
-    25% slower here, which would make any side-by-side timing depend on the order."""
+    """Run in a new Python process, so that neither model's time depends on what ran before it
+    in the same process (once here, 39 s alone against 50 s after another model; this machine's
+    noise is also about 20%, so each model gets the same clean start instead)."""
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:

@@ -12,6 +12,7 @@ BATCH_SIZE = 32
 EPOCHS = 25
 SEED = 42
 MODEL_NAME = "lion_tiger_cnn.keras"
+DATA_DIR = "data/raw"  # relative to the project root, where the command line runs
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from bigcats import config
-from bigcats.data import class_names, count_per_class, is_synthetic, make_dataset, split_images
-from bigcats.train import check_model_path, history_path
+from bigcats.data import make_dataset
+from bigcats.train import check_model_path, checked_splits, history_path, write_record
 
 
 def cluster_info():
@@ -64,14 +64,16 @@ def train_multiworker(data_dir, model_path, epochs=config.EPOCHS, image_size=con
     import tensorflow as tf
 
     from bigcats.evaluate import evaluate
-    from bigcats.model import build_cnn
+    from bigcats.model import build_cnn, optimizer
 
     model_path = check_model_path(model_path)
     index, workers = cluster_info()
+    # The strategy must exist before any other TensorFlow work ("Collective ops must be
+    # configured at program startup"); then every worker checks its files before the first
+    # step, because a bad one mid-epoch would leave the other workers waiting for ever.
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    names, splits = checked_splits(data_dir)
     keras.utils.set_random_seed(seed)  # same seed everywhere: same initial weights, same shuffle order
-    names = class_names(data_dir)
-    splits = split_images(data_dir)
     global_batch = batch_size * strategy.num_replicas_in_sync
     # Every worker must take the same number of steps, or the last all-reduce waits forever:
     # repeat the data and run a fixed number of steps per epoch.
@@ -80,10 +82,10 @@ def train_multiworker(data_dir, model_path, epochs=config.EPOCHS, image_size=con
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     train_ds = make_dataset(splits["train"], image_size, global_batch, training=True, seed=seed).repeat()
     batches = iter(strategy.experimental_distribute_dataset(train_ds.with_options(options)))
-    with strategy.scope():
+    with strategy.scope():  # the same model and cosine schedule as single-machine training
         model = build_cnn(image_size, num_classes=len(names), seed=seed)
-        optimizer = keras.optimizers.Adam(1e-3)
-    step = _distributed_step(strategy, model, optimizer, global_batch)
+        adam = optimizer(decay_steps=steps * epochs)
+    step = _distributed_step(strategy, model, adam, global_batch)
 
     history = {"loss": [], "accuracy": []}
     start = time.perf_counter()
@@ -107,17 +109,13 @@ def train_multiworker(data_dir, model_path, epochs=config.EPOCHS, image_size=con
         with tempfile.TemporaryDirectory() as tmp:
             model.save(Path(tmp) / "worker.keras")
         return model, None
-    record = {
-        "class_names": names, "image_size": image_size, "batch_size": batch_size, "seed": seed,
-        "epochs_requested": epochs, "epochs_run": epochs, "train_seconds": round(seconds, 2),
-        "history": history, "split_sizes": {s: count_per_class(i, names) for s, i in splits.items()},
-        "data_dir": str(data_dir), "synthetic_data": is_synthetic(data_dir),
-        "setup": {"device": f"{workers} workers", "replicas": strategy.num_replicas_in_sync, "precision": "float32",
-                  "reasons": ["MultiWorkerMirroredStrategy from TF_CONFIG, custom training step (Keras 3 fit "
-                              "does not support it)"]},
-    }
-    history_path(model_path).write_text(json.dumps(record, indent=2))
-    if splits["val"]:
+    setup = {"device": f"{workers} workers", "replicas": strategy.num_replicas_in_sync, "precision": "float32",
+             "reasons": ["MultiWorkerMirroredStrategy from TF_CONFIG, custom training step (Keras 3 fit "
+                         "does not support it)"]}
+    record = write_record(model_path, data_dir, names, splits, history, seconds, setup, image_size=image_size,
+                          batch_size=batch_size, seed=seed, epochs_requested=epochs, schedule="cosine",
+                          architecture=model.name)
+    if splits["val"]:  # evaluate reads class names from the record just written
         record["val_accuracy"] = evaluate(model_path, data_dir, split="val")[0]["accuracy"]
         history_path(model_path).write_text(json.dumps(record, indent=2))
     return model, record

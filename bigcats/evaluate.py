@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from bigcats.data import has_image_extension, is_clutter, load_image, make_dataset, split_images
-from bigcats.train import history_path
+from bigcats.clean import find_unusable
+from bigcats.train import BadImagesError, bad_images_message, history_path
 
 
 class ModelLoadError(RuntimeError):
@@ -84,6 +85,9 @@ def evaluate_model(model, record, data_dir, split="test"):
     items = [i for s in splits.values() for i in s] if split == "all" else splits[split]
     if not items:
         raise ValueError(f"No images in the {split!r} split of {data_dir}.")
+    bad = find_unusable([p for p, _ in items], progress=False)
+    if bad:  # a bad file would stop model.predict with TensorFlow's decoder error
+        raise BadImagesError(bad_images_message(bad, data_dir))
     probabilities = predict_probabilities(model, items, record["image_size"])
     y_true = np.array([label for _, label in items])
     result = metrics(y_true, probabilities.argmax(axis=1), record["class_names"])

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
+from bigcats import config
 from bigcats.data import has_image_extension, is_clutter
 
 DEFAULT_URL = "https://www.kaggle.com/api/v1/datasets/download/gpiosenka/cats-in-the-wild-image-classification"
@@ -189,7 +190,7 @@ def verify_manifest(found, manifest):
                          "nothing was added. Use --source with your own copy to skip this check.")
 
 
-def fetch(source=DEFAULT_URL, dest="data/raw", sha256=None, manifest=None, downloads_dir=None, progress=True):
+def fetch(source=DEFAULT_URL, dest=config.DATA_DIR, sha256=None, manifest=None, downloads_dir=None, progress=True):
     """Bring lion and tiger photos into dest/<class>/. Returns a report dict. `sha256` pins the
     archive; `manifest` ({sha256: name}) pins the photos inside it."""
     dest = Path(dest)

@@ -64,13 +64,17 @@ def build_cnn(image_size, num_classes=2, filters=(32, 64, 128, 256, 512), dropou
     return keras.Model(inputs, outputs, name="bigcats_cnn")
 
 
-def compile_model(model, learning_rate=1e-3, decay_steps=None):
+def optimizer(learning_rate=1e-3, decay_steps=None):
     """Adam; with decay_steps, the learning rate follows a cosine from `learning_rate` down to
     5% of it over that many steps (large steps first, fine ones at the end)."""
     if decay_steps:
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps, alpha=0.05)
+    return keras.optimizers.Adam(learning_rate)
+
+
+def compile_model(model, learning_rate=1e-3, decay_steps=None):
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=optimizer(learning_rate, decay_steps),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )

@@ -33,7 +33,8 @@ def bad_images_message(bad, data_dir):
     listing = "\n".join(f"  {path}: {reason}" for path, reason in bad[:20])
     more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
     return (
-        f"{len(bad)} file(s) in {data_dir} would crash training:\n{listing}{more}\n"
+        f"{len(bad)} file(s) in {data_dir} cannot be read by TensorFlow (training would crash on them):\n"
+        f"{listing}{more}\n"
         f"Move them aside (nothing is deleted) with:  python -m bigcats clean {data_dir}"
     )
 
@@ -43,6 +44,40 @@ def even_for_replicas(items, replicas):
     Keras 3 under MirroredStrategy fails on a first batch that cannot ("AddN must have the same
     size") and on a batch that leaves a replica empty (batch normalisation sees 0 images)."""
     return items[: len(items) // replicas * replicas]
+
+
+def checked_splits(data_dir, check_images=True):
+    """(class names, splits) of data_dir, after making sure no file would crash training."""
+    names = class_names(data_dir)
+    splits = split_images(data_dir)
+    if len(names) < 2 or not splits["train"]:
+        raise ValueError(f"{data_dir} needs at least two class folders with images, like {data_dir}/lion/*.jpg")
+    if check_images:
+        bad = find_unusable([p for items in splits.values() for p, _ in items])
+        if bad:
+            raise BadImagesError(bad_images_message(bad, data_dir))
+    return names, splits
+
+
+def write_record(model_path, data_dir, names, splits, history, seconds, setup, **settings):
+    """The training record (history JSON) beside the model; `settings` are the knobs used."""
+    import keras
+    import tensorflow as tf
+
+    record = {
+        "class_names": names,
+        **settings,
+        "epochs_run": len(history.get("loss", [])),
+        "train_seconds": round(seconds, 2),
+        "history": history,
+        "split_sizes": {s: count_per_class(items, names) for s, items in splits.items()},
+        "data_dir": str(data_dir),
+        "synthetic_data": is_synthetic(data_dir),
+        "setup": setup,
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+    }
+    history_path(model_path).write_text(json.dumps(record, indent=2))
+    return record
 
 
 def _callbacks(model_path, monitor, patience):
@@ -72,15 +107,7 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     from bigcats.model import build_cnn, compile_model
 
     model_path = check_model_path(model_path)
-    names = class_names(data_dir)
-    splits = split_images(data_dir)
-    if len(names) < 2 or not splits["train"]:
-        raise ValueError(f"{data_dir} needs at least two class folders with images, like {data_dir}/lion/*.jpg")
-    if check_images:
-        bad = find_unusable([p for items in splits.values() for p, _ in items])
-        if bad:
-            raise BadImagesError(bad_images_message(bad, data_dir))
-
+    names, splits = checked_splits(data_dir, check_images)
     keras.utils.set_random_seed(seed)
     setup = training_setup(devices)
     global_batch = batch_size * setup.replicas  # each replica still sees `batch_size` images
@@ -111,23 +138,9 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     model.save(model_path)
 
     values = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    record = {
-        "class_names": names,
-        "image_size": image_size,
-        "batch_size": batch_size,
-        "seed": seed,
-        "epochs_requested": epochs,
-        "epochs_run": len(values.get("loss", [])),
-        "schedule": schedule,
-        "train_seconds": round(seconds, 2),
-        "history": values,
-        "split_sizes": {s: count_per_class(items, names) for s, items in splits.items()},
-        "data_dir": str(data_dir),
-        "synthetic_data": is_synthetic(data_dir),
-        "architecture": model.name,
-        "setup": {"device": setup.device, "replicas": setup.replicas, "precision": setup.precision,
-                  "reasons": setup.reasons},
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-    }
-    history_path(model_path).write_text(json.dumps(record, indent=2))
+    setup_info = {"device": setup.device, "replicas": setup.replicas, "precision": setup.precision,
+                  "reasons": setup.reasons}
+    record = write_record(model_path, data_dir, names, splits, values, seconds, setup_info,
+                          image_size=image_size, batch_size=batch_size, seed=seed, epochs_requested=epochs,
+                          schedule=schedule, architecture=model.name)
     return model, record

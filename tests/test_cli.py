@@ -145,3 +145,16 @@ def test_fetch_data_synthetic_and_from_a_local_folder(tmp_path):
     assert done.returncode == 0 and "120 photos added" in done.stdout
     done = bigcats("fetch-data", "--source", tmp_path / "nowhere.zip", "--dest", tmp_path / "x")
     assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_names_a_bad_file_instead_of_crashing(trained, tmp_path):
+    import shutil
+
+    _, data, model = trained
+    folder = tmp_path / "new_photos"
+    shutil.copytree(data, folder)
+    (folder / "tiger" / "cut.jpg").write_bytes(jpeg_bytes(random_rgb(9))[:300])
+    done = bigcats("evaluate", "--model", model, "--data", folder, "--split", "all", "--json")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "cut.jpg" in done.stderr and "python -m bigcats clean" in done.stderr and "Traceback" not in done.stderr
