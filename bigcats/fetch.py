@@ -91,7 +91,8 @@ def _safe_name(name):
 
 
 def _members(archive):
-    """[(relative path, size, opener)] for the regular files, after the safety checks."""
+    """(open archive, [(relative path, opener)]) for its regular files, after the safety checks.
+    Both readers stop at each entry's declared size, so the size limits below hold as written."""
     if zipfile.is_zipfile(archive):
         handle = zipfile.ZipFile(archive)
         infos = [(i.filename, i.file_size, i.is_dir(), (i.external_attr >> 16) & 0o170000 == 0o120000,
@@ -104,6 +105,15 @@ def _members(archive):
         raise FetchError(f"{archive} is not a zip or tar archive. A download that is not one is usually a "
                          "sign-in or error page: open the address in a browser, download the archive there, "
                          "and pass it with --source.")
+    try:
+        return handle, _checked(archive, infos)
+    except FetchError:
+        handle.close()
+        raise
+
+
+def _checked(archive, infos):
+    """The regular files' (path, opener), or FetchError at the first unsafe entry."""
     if len(infos) > MAX_MEMBERS:
         raise FetchError(f"{archive} has {len(infos)} entries (limit {MAX_MEMBERS}): refusing it.")
     members, total = [], 0
@@ -118,20 +128,19 @@ def _members(archive):
         total += size
         if size > MAX_MEMBER_BYTES or total > MAX_TOTAL_BYTES:
             raise FetchError(f"{archive} unpacks to more than the size limit: refusing it (decompression bomb?).")
-        members.append((safe, size, opener))
+        members.append((safe, opener))
     return members
 
 
 def extract_safely(archive, target):
     """Extract the regular files of a zip/tar into `target` after checking every entry."""
-    members = _members(archive)
-    for path, size, opener in tqdm(members, desc="Extracting", unit="file"):
-        out = Path(target, *path.parts)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with opener() as src, open(out, "wb") as dst:
-            copied = shutil.copyfileobj(src, dst, 2**20) or out.stat().st_size
-        if copied > size:
-            raise FetchError(f"{archive}: {path} is larger than its header says: refusing the archive.")
+    handle, members = _members(archive)
+    with handle:
+        for path, opener in tqdm(members, desc="Extracting", unit="file"):
+            out = Path(target, *path.parts)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with opener() as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, 2**20)
     return target
 
 
