@@ -6,6 +6,7 @@ asynchronous GPU work cannot flatter the figures. Several repeats; the median is
 """
 
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -111,10 +112,14 @@ def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config
 
 
 def train_record(*args, **kwargs):
-    """bigcats.train.train, returning only the (picklable) record."""
+    """bigcats.train.train, returning only the (picklable) record. Its progress goes to standard
+    error: a fresh process writes to the real standard output, which `--json` keeps for JSON."""
+    import contextlib
+
     from bigcats.train import train
 
-    return train(*args, **kwargs)[1]
+    with contextlib.redirect_stdout(sys.stderr):
+        return train(*args, **kwargs)[1]
 
 
 def _in_fresh_process(function, *args, **kwargs):
@@ -147,7 +152,8 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
     stress_dir = make_stress_set(split_images(data_dir)["test"], names, work_dir / "stress", copies=stress_copies)
     recipes = [
         ("original 2022 recipe", "original", dict(build=build_original_recipe, image_size=original_size,
-                                                  epochs=original_epochs, schedule="constant", cache=False)),
+                                                  epochs=original_epochs, schedule="constant", cache=False,
+                                                  reframing=False)),
         ("tutorial default", "tutorial", dict(image_size=image_size, epochs=epochs)),
     ]
     rows = []

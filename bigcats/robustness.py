@@ -2,8 +2,8 @@
 
 Validation accuracy on photos from the same collection as the training photos flatters a model:
 same cameras, same framing, same processing. Photos from elsewhere are cropped differently,
-smaller or larger, darker, more compressed, tilted. `make_stress_set` writes such copies of the
-photos a model never trained on, so a model can be scored on them with
+wide or tall, smaller or larger, darker, more compressed, tilted. `make_stress_set` writes such
+copies of the photos a model never trained on, so a model can be scored on them with
 `python -m bigcats evaluate --data STRESS_DIR --split all`.
 """
 
@@ -12,6 +12,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
+
+
+# width / height of photos as they come: square, 4:3, 3:2, 16:9, and the portrait ones. The
+# model squeezes each into a square, so a wide photo shows a thinner animal than training did.
+PHOTO_SHAPES = (1, 4 / 3, 3 / 2, 16 / 9, 3 / 4, 2 / 3)
 
 
 def _tilt(image, degrees):
@@ -29,9 +34,12 @@ def _tilt(image, degrees):
 def stress(image, rng):
     """One hard but fair variant of an RGB PIL image: the animal is still there and recognisable."""
     width, height = image.size
-    scale = rng.uniform(0.55, 0.95)  # crop: other framing
-    cw, ch = int(width * scale * rng.uniform(0.85, 1.15)), int(height * scale)
-    cw, ch = min(cw, width), min(ch, height)
+    # crop: other framing (30-90% of the area), in the shapes cameras and phones make
+    area, aspect = rng.uniform(0.3, 0.9) * width * height, rng.choice(PHOTO_SHAPES) * rng.uniform(0.9, 1.1)
+    cw, ch = np.sqrt(area * aspect), np.sqrt(area / aspect)
+    cw, ch = (width, width / aspect) if cw > width else (cw, ch)
+    cw, ch = (height * aspect, height) if ch > height else (cw, ch)
+    cw, ch = max(int(cw), 8), max(int(ch), 8)
     left, top = rng.integers(0, width - cw + 1), rng.integers(0, height - ch + 1)
     image = image.crop((left, top, left + cw, top + ch))
     image = _tilt(image, rng.uniform(-20, 20))

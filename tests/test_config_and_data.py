@@ -108,3 +108,54 @@ def test_exif_rotated_photos_are_read_upright_like_pil_does(tmp_path, orientatio
     got = data.load_image(path, 40).numpy()
     upright = np.asarray(Image.fromarray(expected.astype("uint8")).resize((40, 40), Image.Resampling.BILINEAR), float)
     assert np.abs(got - upright).mean() < 12, orientation
+
+
+def test_shrinking_a_big_photo_averages_instead_of_sampling_scattered_pixels(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    # 1-pixel black and white stripes: an average is mid-grey; sampling every n-th pixel is not
+    stripes = np.zeros((448, 448, 3), dtype=np.uint8)
+    stripes[:, ::2] = 255
+    path = tmp_path / "stripes.png"
+    Image.fromarray(stripes).save(path)
+    image = data.load_image(path, 112 - 5).numpy()
+    assert abs(image.mean() - 127.5) < 10 and image.std() < 20
+
+
+def _framed_batches(items, image_size, seed):
+    ds = data.make_dataset(items, image_size, batch_size=8, training=True, seed=seed)
+    return [x.numpy() for x, _ in ds]
+
+
+def test_training_reframes_photos_reproducibly_and_evaluation_does_not(tiny_data):
+    import numpy as np
+
+    items = data.split_images(tiny_data)["train"]
+    first, again, other = (_framed_batches(items, 32, seed) for seed in (3, 3, 4))
+    assert all(b.shape[1:] == (32, 32, 3) and b.dtype == np.float32 for b in first)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+    plain = [x.numpy() for x, _ in data.make_dataset(items, 32, batch_size=8)]
+    plain_again = [x.numpy() for x, _ in data.make_dataset(items, 32, batch_size=8)]
+    assert all(np.array_equal(a, b) for a, b in zip(plain, plain_again))
+
+
+def test_reframe_crops_and_blurs_within_the_photo():
+    import numpy as np
+    import tensorflow as tf
+
+    # left half red, right half blue: any crop holds only these colours (no invented borders)
+    photo = np.zeros((150, 150, 3), dtype=np.uint8)
+    photo[:, :75, 0] = 255
+    photo[:, 75:, 2] = 255
+    out = np.stack([data.reframe(tf.constant(photo), 100, tf.constant([k, 2], tf.int64), low_res_fraction=0.5).numpy()
+                    for k in range(40)])
+    assert out.shape == (40, 100, 100, 3) and out.dtype == np.float32
+    assert (out[..., 1] < 1).all() and (np.abs(out[..., 0] + out[..., 2] - 255) < 2).all()
+    red_share = (out[..., 0] > 127).mean(axis=(1, 2))
+    assert red_share.max() - red_share.min() > 0.2  # crops land in different places
+    edges = np.abs(np.diff(out[..., 0], axis=2)).max(axis=(1, 2))
+    assert (edges < 200).any() and (edges > 200).any()  # some sharp, some low-resolution
+    again = data.reframe(tf.constant(photo), 100, tf.constant([7, 2], tf.int64), low_res_fraction=0.5).numpy()
+    np.testing.assert_array_equal(again, out[7])  # same seed, same framing

@@ -120,3 +120,29 @@ def test_recipe_comparison_trains_both_and_scores_them_on_the_stress_set(tiny_da
     assert all(r["epochs_run"] == 1 and 0 <= r["stress_accuracy"] <= 1 for r in (original, tutorial))
     assert result["time_ratio"] == pytest.approx(tutorial["train_seconds"] / original["train_seconds"])
     assert result["stress_images"] == sum(1 for _ in (tmp_path / "stress").rglob("*.jpg")) > 0
+
+
+@pytest.mark.parametrize("every_s, saves", [(0, 3), (3600, 0)])
+def test_training_saves_the_latest_model_now_and_then(tmp_path, every_s, saves):
+    from bigcats.train import _callbacks
+
+    class Model:
+        saved = 0
+
+        def save(self, path):
+            self.saved += 1
+
+    model = Model()
+    (save,) = _callbacks(model, tmp_path / "m.keras", "val_loss", patience=None, save_every_s=every_s)
+    for epoch in range(3):
+        save.on_epoch_end(epoch, {})
+    assert model.saved == saves
+
+
+def test_recipe_training_reports_progress_on_stderr_so_json_output_stays_clean(tiny_data, tmp_path, capsys):
+    from bigcats.benchmark import train_record
+
+    record = train_record(tiny_data, tmp_path / "m.keras", epochs=1, image_size=32, batch_size=8, verbose=2)
+    out, err = capsys.readouterr()
+    assert record["epochs_run"] == 1
+    assert out == "" and "val_accuracy" in err  # the per-epoch line
