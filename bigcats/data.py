@@ -171,7 +171,7 @@ def load_image(path, image_size, orientation=None):
 # Training crops come from photos decoded this much larger than the model's input, so a
 # tighter framing is still sharp. Zooming into the model-sized image instead (RandomZoom)
 # taught the model that blurry means "lion" and sharp means "tiger": on plain photos it then
-# called a third of the lions tigers (README, "How the default model was chosen").
+# called more than a third of the lions tigers (README, "How the default model was chosen").
 FRAMING_MARGIN = 1.5
 
 
