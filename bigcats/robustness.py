@@ -8,6 +8,7 @@ copies of the photos a model never trained on, so a model can be scored on them 
 """
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from PIL import Image, ImageEnhance, ImageOps
 # width / height of photos as they come: square, 4:3, 3:2, 16:9, and the portrait ones. The
 # model squeezes each into a square, so a wide photo shows a thinner animal than training did.
 PHOTO_SHAPES = (1, 4 / 3, 3 / 2, 16 / 9, 3 / 4, 2 / 3)
+STRESS_NAME = re.compile(r".+_stress[0-9]+\.jpg")
 
 
 def _tilt(image, degrees):
@@ -57,10 +59,24 @@ def stress(image, rng):
     return buffer.getvalue()
 
 
+def _clear_earlier_copies(out_dir):
+    """Copies left by an earlier run (of other photos, or of another data set) would be scored
+    with the new ones. Only stress copies are removed; anything else there is not ours."""
+    earlier = [p for p in Path(out_dir).rglob("*") if p.is_file()]
+    foreign = [p for p in earlier if not STRESS_NAME.fullmatch(p.name)]
+    if foreign:
+        raise ValueError(f"{out_dir} holds files that are not stress copies, e.g. {foreign[0]}. "
+                         "Give make_stress_set a new or empty folder.")
+    for path in earlier:
+        path.unlink()
+
+
 def make_stress_set(items, class_names, out_dir, copies=2, seed=0):
-    """Write `copies` stressed variants of each (path, label) into out_dir/<class>/."""
+    """Write `copies` stressed variants of each (path, label) into out_dir/<class>/, replacing
+    the stress copies an earlier run left there."""
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
+    _clear_earlier_copies(out_dir)
     for path, label in items:
         with Image.open(path) as original:
             rgb = ImageOps.exif_transpose(original).convert("RGB")

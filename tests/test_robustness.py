@@ -26,3 +26,23 @@ def test_stress_set_writes_varied_usable_copies(tmp_path):
     assert all(check_file(f).usable for f in files)
     sizes = {Image.open(f).size for f in files}
     assert len(sizes) > 3  # other framing and resolutions, not one fixed size
+
+
+def test_a_new_stress_set_replaces_the_last_one_and_touches_nothing_else(tmp_path):
+    import pytest
+
+    items = []
+    for i in range(3):
+        path = tmp_path / f"src{i}.jpg"
+        path.write_bytes(jpeg_bytes(random_rgb(i, 120, 160)))
+        items.append((path, i % 2))
+    out = tmp_path / "stress"
+    make_stress_set(items, ["lion", "tiger"], out, copies=2)
+    make_stress_set(items[:1], ["lion", "tiger"], out, copies=2)  # a re-run on other photos
+    assert sorted(p.name for p in out.rglob("*.jpg")) == ["src0_stress0.jpg", "src0_stress1.jpg"]
+
+    mine = out / "tiger" / "my_photo.jpg"
+    mine.write_bytes(b"not ours")
+    with pytest.raises(ValueError, match="not stress copies"):
+        make_stress_set(items, ["lion", "tiger"], out)
+    assert mine.read_bytes() == b"not ours" and (out / "lion" / "src0_stress0.jpg").exists()
