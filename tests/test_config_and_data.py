@@ -139,6 +139,7 @@ def test_training_reframes_photos_reproducibly_and_evaluation_does_not(tiny_data
     plain = [x.numpy() for x, _ in data.make_dataset(items, 32, batch_size=8)]
     plain_again = [x.numpy() for x, _ in data.make_dataset(items, 32, batch_size=8)]
     assert all(np.array_equal(a, b) for a, b in zip(plain, plain_again))
+    np.testing.assert_array_equal(plain[0][0], data.load_image(items[0][0], 32).numpy())  # the photo as it is
 
 
 def test_reframe_crops_and_blurs_within_the_photo():
