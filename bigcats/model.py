@@ -1,7 +1,7 @@
 """The CNN: small enough to train on a laptop CPU in well under a minute, shaped the way
 small-data CNNs work well. The choices below were made by experiment (README: "How the default
-model was chosen"), judged on hard transformed copies of held-out photos, not on validation
-accuracy alone.
+model was chosen"), judged on plain held-out photos and on hard transformed copies of them,
+not on validation accuracy alone.
 
 Compared with the original write-up's 3-conv net on [0,1] pixels: augmentation inside the model
 (active only in training; new framings come from the input pipeline, `data.reframe`), a stem

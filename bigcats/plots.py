@@ -42,6 +42,12 @@ def plot_split_counts(split_counts, title="Images per class and split"):
     return fig
 
 
+def _as_pixels(image):
+    # Augmented images can leave [0, 255] (colour changes); a bare uint8 cast would wrap 256 to 0
+    # and paint bright fur purple.
+    return np.clip(np.asarray(image), 0, 255).astype("uint8")
+
+
 def show_images(images, captions, title="", columns=6):
     """A grid of RGB images (arrays in [0, 255]) with a caption under each."""
     rows = max(1, int(np.ceil(len(images) / columns)))
@@ -49,7 +55,7 @@ def show_images(images, captions, title="", columns=6):
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images, captions):
-        ax.imshow(np.asarray(image).astype("uint8"))
+        ax.imshow(_as_pixels(image))
         ax.set_title(caption, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
@@ -101,9 +107,9 @@ def show_heatmaps(images, heatmaps, captions, title=""):
     """Each image beside itself with its Grad-CAM heat map laid over it."""
     fig, axes = plt.subplots(2, len(images), figsize=(2.4 * len(images), 5), squeeze=False)
     for col, (image, heat, caption) in enumerate(zip(images, heatmaps, captions)):
-        axes[0, col].imshow(np.asarray(image).astype("uint8"))
+        axes[0, col].imshow(_as_pixels(image))
         axes[0, col].set_title(caption, fontsize=8)
-        axes[1, col].imshow(np.asarray(image).astype("uint8"))
+        axes[1, col].imshow(_as_pixels(image))
         axes[1, col].imshow(heat, cmap="jet", alpha=0.45)
         for row in range(2):
             axes[row, col].axis("off")

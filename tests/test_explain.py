@@ -31,3 +31,16 @@ def test_grad_cam_points_at_the_evidence():
     heat = grad_cam(model, image, class_index=1)[0]
     assert heat.shape == (32, 32)
     assert heat[4:10, 20:28].mean() > 0.9 and heat[20:, :10].mean() < 0.1
+
+
+def test_image_grids_clip_out_of_range_pixels_instead_of_wrapping_them():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bigcats.plots import show_images
+
+    image = np.full((4, 4, 3), 300.0)  # brighter than white after a colour change
+    image[0, 0] = -5.0
+    fig = show_images([image], ["x"])
+    shown = fig.axes[0].get_images()[0].get_array()
+    assert shown[1, 1, 0] == 255 and shown[0, 0, 0] == 0
