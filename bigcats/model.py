@@ -17,9 +17,9 @@ from keras import layers
 
 def augmentation(seed=None):
     """Random changes that match how photos from elsewhere differ: mirrored, tilted, darker or
-    lighter, other contrast and colour, now and then black and white. (Other framings, shapes
-    and resolutions come from the input pipeline: `data.reframe` crops a larger decode, so
-    crops stay sharp.)"""
+    lighter, other contrast and colour, now and then black and white. (Other framings, distances,
+    shapes and resolutions come from the input pipeline: `data.reframe` crops a larger decode,
+    so crops stay sharp.)"""
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),

@@ -2,9 +2,9 @@
 
 Validation accuracy on photos from the same collection as the training photos flatters a model:
 same cameras, same framing, same processing. Photos from elsewhere are cropped differently,
-wide or tall, smaller or larger, darker, more compressed, tilted. `make_stress_set` writes such
-copies of the photos a model never trained on, so a model can be scored on them with
-`python -m bigcats evaluate --data STRESS_DIR --split all`.
+wide or tall, from farther away, smaller or larger, darker, more compressed, tilted.
+`make_stress_set` writes such copies of the photos a model never trained on, so a model can be
+scored on them with `python -m bigcats evaluate --data STRESS_DIR --split all`.
 """
 
 import io
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 
 # width / height of photos as they come: square, 4:3, 3:2, 16:9, and the portrait ones. The
@@ -33,6 +33,18 @@ def _tilt(image, degrees):
     return turned.crop((left, top, left + cw, top + ch))
 
 
+def _farther_away(image, rng):
+    """The scene from farther away: the photo shrunk to 45-75% of its frame, somewhere in it, on
+    an out-of-focus surround (itself, enlarged and blurred). Training zooms out by mirroring the
+    photo's edges instead, so this check does not reward that particular trick."""
+    width, height = image.size
+    scale = rng.uniform(0.45, 0.75)
+    small = image.resize((max(int(width * scale), 8), max(int(height * scale), 8)), Image.Resampling.LANCZOS)
+    canvas = image.filter(ImageFilter.GaussianBlur(max(width, height) / 20))
+    canvas.paste(small, (int(rng.integers(0, width - small.width + 1)), int(rng.integers(0, height - small.height + 1))))
+    return canvas
+
+
 def stress(image, rng):
     """One hard but fair variant of an RGB PIL image: the animal is still there and recognisable."""
     width, height = image.size
@@ -44,6 +56,8 @@ def stress(image, rng):
     cw, ch = max(int(cw), 8), max(int(ch), 8)
     left, top = rng.integers(0, width - cw + 1), rng.integers(0, height - ch + 1)
     image = image.crop((left, top, left + cw, top + ch))
+    if rng.random() < 0.25:
+        image = _farther_away(image, rng)
     image = _tilt(image, rng.uniform(-20, 20))
     side = rng.integers(64, 400)  # other resolutions, both smaller and larger than the originals
     image = image.resize((int(side * cw / ch), side), Image.Resampling.BILINEAR)

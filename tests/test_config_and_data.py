@@ -160,3 +160,35 @@ def test_reframe_crops_and_blurs_within_the_photo():
     assert (edges < 200).any() and (edges > 200).any()  # some sharp, some low-resolution
     again = data.reframe(tf.constant(photo), 100, tf.constant([7, 2], tf.int64), low_res_fraction=0.5).numpy()
     np.testing.assert_array_equal(again, out[7])  # same seed, same framing
+
+
+def test_a_window_past_the_edges_is_filled_with_the_mirrored_photo():
+    import numpy as np
+    import tensorflow as tf
+
+    photo = tf.constant((np.arange(100 * 80 * 3).reshape(100, 80, 3) % 251).astype(np.uint8))
+    # a window twice the photo's size, centred on it: the photo at half size in the middle
+    out = data._crop_with_mirrored_border(photo, tf.constant([-50.0, -40.0]), tf.constant([200.0, 160.0]), 64).numpy()
+    assert out.shape == (64, 64, 3) and out.dtype == np.float32
+    inner = out[16:48, 16:48]
+    np.testing.assert_allclose(inner, tf.image.resize(photo, (32, 32), antialias=True).numpy(), atol=1e-3)
+    np.testing.assert_array_equal(out[48:, 16:48], inner[31:15:-1])  # below it: its mirror image
+    np.testing.assert_array_equal(out[16:48, :16], inner[:, 15::-1])
+    # a window inside the photo is a plain crop
+    plain = data._crop_with_mirrored_border(photo, tf.constant([10.0, 20.0]), tf.constant([50.0, 40.0]), 25).numpy()
+    np.testing.assert_allclose(plain, tf.image.resize(photo[10:60, 20:60], (25, 25), antialias=True).numpy(), atol=1e-3)
+
+
+def test_reframe_zooms_out_as_often_as_asked():
+    import numpy as np
+    import tensorflow as tf
+
+    photo = (np.arange(150 * 150 * 3).reshape(150, 150, 3) % 253).astype(np.uint8)
+    whole = tf.image.resize(tf.constant(photo), (60, 60), antialias=True).numpy()
+
+    def zoomed_share(zoom_out_fraction):  # framings that are not the whole photo (1 in 40 draws a scale of ~1)
+        return np.mean([not np.allclose(whole, data.reframe(
+            tf.constant(photo), 60, tf.constant([k, 5], tf.int64), min_side=1.0, max_stretch=1.0,
+            zoom_out_fraction=zoom_out_fraction, low_res_fraction=0.0).numpy()) for k in range(40)])
+
+    assert zoomed_share(0.0) == 0 and zoomed_share(1.0) > 0.9 and 0.25 < zoomed_share(0.5) < 0.75

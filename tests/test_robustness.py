@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from bigcats.clean import check_file
-from bigcats.robustness import _tilt, make_stress_set
+from bigcats.robustness import _farther_away, _tilt, make_stress_set
 from conftest import jpeg_bytes, random_rgb
 
 
@@ -12,6 +12,21 @@ def test_tilt_leaves_no_empty_corners():
     white = Image.new("RGB", (300, 200), (255, 255, 255))
     for degrees in (-20, -3, 11, 20):
         assert np.asarray(_tilt(white, degrees)).min() == 255
+
+
+def test_farther_away_keeps_the_whole_photo_smaller_on_a_blurred_surround():
+    photo = Image.fromarray(random_rgb(5, 100, 200))
+    out = np.asarray(_farther_away(photo, np.random.default_rng(3))).astype(int)
+    assert out.shape == (100, 200, 3)
+    rng = np.random.default_rng(3)  # the same draws again: where the photo went and how small
+    scale = rng.uniform(0.45, 0.75)
+    w, h = int(200 * scale), int(100 * scale)
+    left, top = rng.integers(0, 200 - w + 1), rng.integers(0, 100 - h + 1)
+    assert 0.45 <= scale <= 0.75
+    np.testing.assert_array_equal(out[top:top + h, left:left + w], np.asarray(photo.resize((w, h), Image.Resampling.LANCZOS)))
+    surround = np.ones((100, 200), bool)
+    surround[top:top + h, left:left + w] = False
+    assert out[surround].std() < 0.5 * np.asarray(photo).std()  # noise blurred away: out of focus
 
 
 def test_stress_set_writes_varied_usable_copies(tmp_path):
