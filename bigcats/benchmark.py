@@ -136,7 +136,7 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
                     original_size=256, original_epochs=20, stress_copies=3):
     """Train the 2022 recipe and the tutorial's default side by side, in this run, on the same
     split; score both on the test split and on hard transformed copies of it (an independent
-    check: other framing, sizes, light and compression). Returns the table and the time ratio.
+    check: other framing, distance, sizes, light and compression). Returns the table and the time ratio.
 
     The 2022 recipe keeps its own input pipeline (every photo decoded again every epoch, no
     cache) but not its take/skip split, which leaked test photos into training."""

@@ -146,7 +146,8 @@ def test_reframe_crops_and_blurs_within_the_photo():
     import numpy as np
     import tensorflow as tf
 
-    # left half red, right half blue: any crop holds only these colours (no invented borders)
+    # left half red, right half blue: any crop, zoomed-out ones with their mirrored borders too,
+    # holds only these colours (no invented borders)
     photo = np.zeros((150, 150, 3), dtype=np.uint8)
     photo[:, :75, 0] = 255
     photo[:, 75:, 2] = 255
