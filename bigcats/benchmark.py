@@ -153,7 +153,7 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
     recipes = [
         ("original 2022 recipe", "original", dict(build=build_original_recipe, image_size=original_size,
                                                   epochs=original_epochs, schedule="constant", cache=False,
-                                                  reframing=False)),
+                                                  augmenting=False)),
         ("tutorial default", "tutorial", dict(image_size=image_size, epochs=epochs)),
     ]
     rows = []

@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from bigcats.augment import FRAMING_MARGIN, augment
+
 # The extensions Keras' directory loader lists; anything else is ignored by it, so we refuse it.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 CLUTTER_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
@@ -168,86 +170,29 @@ def load_image(path, image_size, orientation=None):
     return decode_and_resize(tf.io.read_file(path if isinstance(path, tf.Tensor) else str(path)), image_size, orientation)
 
 
-# Training crops come from photos decoded this much larger than the model's input, so a
-# tighter framing is still sharp. Zooming into the model-sized image instead (RandomZoom)
-# taught the model that blurry means "lion" and sharp means "tiger": on plain photos it then
-# called more than a third of the lions tigers (README, "How the default model was chosen").
-FRAMING_MARGIN = 1.5
-
-
-def reframe(image, image_size, seed, min_side=0.6, max_stretch=1.35, max_zoom_out=1.8, zoom_out_fraction=0.5,
-            low_res_fraction=0.3):
-    """A random new framing of one photo, as another photographer would take it: with chance
-    `zoom_out_fraction` from farther away (the photo in the middle of a canvas up to
-    `max_zoom_out` (at most 1.8) times its size, the border filled with its mirror image), then a
-    crop of 60-100% of the side, anywhere, stretched or squeezed up to `max_stretch` (a wide or
-    tall photo resized to a square), and with chance `low_res_fraction` a low-resolution version
-    (a small web photo scaled up). `seed`: shape [2] integer tensor; the same seed gives the same
-    framing. Returns float32 (image_size, image_size, 3)."""
-    import tensorflow as tf
-
-    seeds = tf.random.experimental.stateless_split(seed, 8)
-    uniform = lambda k, low=0.0, high=1.0: tf.random.stateless_uniform([], seeds[k], low, high)  # noqa: E731
-    size = tf.cast(tf.shape(image)[:2], tf.float32)
-    # at most 1.8: then a crop always shows more photo than mirror on either side (mirroring needs that)
-    zoom = tf.where(uniform(7) < zoom_out_fraction, uniform(6, 1.0, min(max_zoom_out, 1.8)), 1.0)
-    canvas = size * zoom
-    side = uniform(0, min_side, 1.0)
-    stretch = tf.sqrt(tf.exp(uniform(1, -tf.math.log(max_stretch), tf.math.log(max_stretch))))
-    crop = tf.minimum(side * tf.stack([1 / stretch, stretch]), 1.0) * canvas  # (height, width)
-    start = tf.stack([uniform(2), uniform(3)]) * (canvas - crop) - (canvas - size) / 2  # in the photo
-    framed = _crop_with_mirrored_border(image, start, crop, image_size)
-    low = tf.cast(uniform(4, 32, max(image_size - 16, 33)), tf.int32)
-
-    def low_resolution():
-        return tf.image.resize(tf.image.resize(framed, (low, low), antialias=True), (image_size, image_size))
-
-    return tf.cond(uniform(5) < low_res_fraction, low_resolution, lambda: framed)
-
-
-def _crop_with_mirrored_border(image, start, crop, image_size):
-    """The window [start, start + crop) of `image` (it may reach past the edges), resized to
-    image_size: the part inside the photo is resized, the rest filled by mirroring it. Only the
-    visible part is resized, so zooming out costs little more than a plain crop."""
-    import tensorflow as tf
-
-    size = tf.cast(tf.shape(image)[:2], tf.float32)
-    low, high = tf.maximum(start, 0.0), tf.minimum(start + crop, size)
-    per_pixel = image_size / crop
-    before = tf.cast(tf.round((low - start) * per_pixel), tf.int32)
-    inner = tf.maximum(tf.cast(tf.round((high - low) * per_pixel), tf.int32), 1)
-    inner = tf.minimum(inner, image_size - before)
-    after = image_size - before - inner
-    first, last = tf.cast(low, tf.int32), tf.cast(high, tf.int32)
-    visible = tf.slice(image, tf.concat([first, [0]], 0), tf.concat([tf.maximum(last - first, 1), [3]], 0))
-    framed = tf.image.resize(visible, inner, antialias=True)
-    framed = tf.pad(framed, [[before[0], after[0]], [before[1], after[1]], [0, 0]], mode="SYMMETRIC")
-    return tf.ensure_shape(framed, (image_size, image_size, 3))
-
-
-def make_dataset(items, image_size, batch_size, training=False, seed=0, cache=True, reframing=None):
+def make_dataset(items, image_size, batch_size, training=False, seed=0, cache=True, augmenting=None):
     """A tf.data pipeline: parallel decode+resize, cache (decode once, not every epoch),
-    reshuffle each epoch for training only, new random framings (`reframe`; by default for
-    training only), batch, prefetch (overlap input with GPU work).
-    cache=False decodes every file again every epoch, as the original 2022 recipe did."""
+    reshuffle each epoch for training only, a new framing and look of every photo every epoch
+    (`augment.augment`; by default for training only), batch, prefetch (overlap input with GPU
+    work). cache=False decodes every file again every epoch, as the original 2022 recipe did."""
     import tensorflow as tf
 
-    reframing = training if reframing is None else reframing
-    load_size = round(image_size * FRAMING_MARGIN) if reframing else image_size
+    augmenting = training if augmenting is None else augmenting
+    load_size = round(image_size * FRAMING_MARGIN) if augmenting else image_size
     paths = [str(p) for p, _ in items]
     labels = [int(label) for _, label in items]
     turns = [exif_orientation(p) for p in paths]  # read in Python: header only, fast
     ds = tf.data.Dataset.from_tensor_slices((paths, turns, labels))
     ds = ds.map(lambda p, t, y: (load_image(p, load_size, t), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if reframing:  # whole-number pixels, cached as bytes: 4x less memory than float32
+    if augmenting:  # whole-number pixels, cached as bytes: 4x less memory than float32
         ds = ds.map(lambda x, y: (tf.cast(tf.round(x), tf.uint8), y))
     if cache:
         ds = ds.cache()
     if training:
         ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
-    if reframing:  # one seed per photo, new ones every epoch
+    if augmenting:  # one seed per photo, new ones every epoch
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(lambda item, s: (reframe(item[0], image_size, s), item[1]),
+        ds = tf.data.Dataset.zip(ds, seeds).map(lambda item, s: (augment(item[0], image_size, s), item[1]),
                                                 num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)

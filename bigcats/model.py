@@ -3,34 +3,15 @@ small-data CNNs work well. The choices below were made by experiment (README: "H
 model was chosen"), judged on plain held-out photos and on hard transformed copies of them,
 not on validation accuracy alone.
 
-Compared with the original write-up's 3-conv net on [0,1] pixels: augmentation inside the model
-(active only in training; new framings come from the input pipeline, `data.reframe`), a stem
-that shrinks the image 4x at once, depthwise-separable convolutions with batch normalisation,
-global average pooling instead of a huge Flatten->Dense, dropout. Pixel scaling lives in the
-model too, so a saved model takes raw RGB pixels and nobody can forget to scale them at
-prediction time.
+Compared with the original write-up's 3-conv net on [0,1] pixels: a stem that shrinks the image
+4x at once, depthwise-separable convolutions with batch normalisation, global average pooling
+instead of a huge Flatten->Dense, dropout; and augmentation (in the input pipeline,
+`bigcats.augment`). Pixel scaling lives in the model, so a saved model takes raw RGB pixels and
+nobody can forget to scale them at prediction time.
 """
 
 import keras
 from keras import layers
-
-
-def augmentation(seed=None):
-    """Random changes that match how photos from elsewhere differ: mirrored, tilted, darker or
-    lighter, other contrast and colour, now and then black and white. (Other framings, distances,
-    shapes and resolutions come from the input pipeline: `data.reframe` crops a larger decode,
-    so crops stay sharp.)"""
-    return keras.Sequential(
-        [
-            layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(0.08, seed=seed),
-            layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed),
-            layers.RandomContrast(0.3, seed=seed),
-            layers.RandomSaturation((0.3, 0.7), seed=seed),
-            layers.RandomGrayscale(0.1, seed=seed),
-        ],
-        name="augmentation",
-    )
 
 
 def _normalise(x):
@@ -56,11 +37,11 @@ def _separable_block(x, filters):
     return layers.MaxPooling2D(padding="same")(x)  # "same": a 32-px test image still fits
 
 
-def build_cnn(image_size, num_classes=2, filters=(32, 64, 128, 256, 512), dropout=0.3, augment=True, seed=None):
-    """Raw RGB pixels in [0, 255] in, class probabilities out."""
+def build_cnn(image_size, num_classes=2, filters=(32, 64, 128, 256, 512), dropout=0.3, seed=None):
+    """Raw RGB pixels in [0, 255] in, class probabilities out. (`seed` is accepted so that every
+    model builder `train` calls has the same signature; Keras' global seed fixes the weights.)"""
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
-    x = augmentation(seed)(inputs) if augment else inputs
-    x = layers.Rescaling(1.0 / 255)(x)
+    x = layers.Rescaling(1.0 / 255)(inputs)
     x = _stem(x, filters[0])
     for n in filters[1:]:
         x = _separable_block(x, n)

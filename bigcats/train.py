@@ -100,15 +100,15 @@ def _callbacks(model, model_path, monitor, patience, save_every_s=60):
 
 def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE,
           batch_size=config.BATCH_SIZE, seed=config.SEED, schedule="cosine", patience=None,
-          devices=None, verbose="auto", check_images=True, build=None, cache=True, reframing=True):
+          devices=None, verbose="auto", check_images=True, build=None, cache=True, augmenting=True):
     """Train the CNN (or the model `build(image_size, num_classes=, seed=)` returns) on
     data_dir/<class>/ and save it. Returns (model, record).
 
     schedule: "cosine" (the learning rate decays over all epochs) or "constant".
     patience: None trains every epoch (the default: on a few dozen validation photos, early
     stopping stops on noise); a number stops after that many epochs without a better
-    validation loss and restores the best weights. cache, reframing: see data.make_dataset
-    (reframing=False trains on the photos as they are, as the 2022 recipe did)."""
+    validation loss and restores the best weights. cache, augmenting: see data.make_dataset
+    (augmenting=False trains on the photos as they are, as the 2022 recipe did)."""
     import keras
     import tensorflow as tf
 
@@ -122,7 +122,7 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     global_batch = batch_size * setup.replicas  # each replica still sees `batch_size` images
     train_items, val_items = (even_for_replicas(splits[s], setup.replicas) for s in ("train", "val"))
     train_ds = make_dataset(train_items, image_size, global_batch, training=True, seed=seed, cache=cache,
-                            reframing=reframing)
+                            augmenting=augmenting)
     val_ds = make_dataset(val_items, image_size, global_batch, cache=cache) if val_items else None
     monitor = "val_loss" if val_ds is not None else "loss"
     steps = -(-len(train_items) // global_batch) * epochs

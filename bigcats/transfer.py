@@ -64,13 +64,10 @@ def build_transfer_model(image_size, num_classes=2, weights="imagenet", seed=Non
     import keras
     from keras import layers
 
-    from bigcats.model import augmentation
-
     base = backbone(image_size, weights)
     base.trainable = False
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
-    x = augmentation(seed)(inputs)
-    x = layers.Rescaling(1 / 127.5, offset=-1)(x)  # MobileNetV2 was trained on pixels in [-1, 1]
+    x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # MobileNetV2 was trained on pixels in [-1, 1]
     x = base(x, training=False)  # keep its batch-norm statistics frozen
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.2)(x)

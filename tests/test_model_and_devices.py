@@ -32,7 +32,7 @@ def test_output_layer_stays_float32_under_mixed_precision():
         model = build_cnn(32)
         assert model.get_layer("probabilities").dtype_policy.compute_dtype == "float32"
         assert model.layers[-2].dtype_policy.compute_dtype == "float16"
-        # every augmentation layer must also work in float16 (a GPU's first training step)
+        # a training-mode call in float16 (a GPU's first training step) still gives float32 out
         images = np.random.uniform(0, 255, (4, 32, 32, 3)).astype("float32")
         assert model(images, training=True).dtype == "float32"
     finally:
