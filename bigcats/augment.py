@@ -115,5 +115,7 @@ def augment(image, image_size, seed):
     """A new framing and a new look of one decoded photo: float32 (image_size, image_size, 3)."""
     import tensorflow as tf
 
+    # a seed each: with one seed for both, reframe's and new_look's draws would be the same numbers
+    # (stateless_split(seed, 7) is the start of stateless_split(seed, 8))
     framing, look = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     return new_look(reframe(image, image_size, framing), look)

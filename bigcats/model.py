@@ -13,9 +13,11 @@ nobody can forget to scale them at prediction time.
 import keras
 from keras import layers
 
+from bigcats import config
+
 
 def _normalise(x):
-    # momentum 0.9, not the default 0.99: an epoch here is ~12 steps, and the slow default
+    # momentum 0.9, not the default 0.99: an epoch here is ~22 steps, and the slow default
     # leaves the statistics used at inference stale for many epochs.
     x = layers.BatchNormalization(momentum=0.9)(x)
     return layers.Activation("relu")(x)
@@ -52,7 +54,7 @@ def build_cnn(image_size, num_classes=2, filters=(32, 64, 128, 256, 512), dropou
     return keras.Model(inputs, outputs, name="bigcats_cnn")
 
 
-def optimizer(learning_rate=1e-3, decay_steps=None):
+def optimizer(learning_rate=config.LEARNING_RATE, decay_steps=None):
     """Adam; with decay_steps, the learning rate follows a cosine from `learning_rate` down to
     5% of it over that many steps (large steps first, fine ones at the end)."""
     if decay_steps:
@@ -60,7 +62,7 @@ def optimizer(learning_rate=1e-3, decay_steps=None):
     return keras.optimizers.Adam(learning_rate)
 
 
-def compile_model(model, learning_rate=1e-3, decay_steps=None):
+def compile_model(model, learning_rate=config.LEARNING_RATE, decay_steps=None):
     model.compile(
         optimizer=optimizer(learning_rate, decay_steps),
         loss="sparse_categorical_crossentropy",

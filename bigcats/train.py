@@ -99,8 +99,9 @@ def _callbacks(model, model_path, monitor, patience, save_every_s=60):
 
 
 def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE,
-          batch_size=config.BATCH_SIZE, seed=config.SEED, schedule="cosine", patience=None,
-          devices=None, verbose="auto", check_images=True, build=None, cache=True, augmenting=True):
+          batch_size=config.BATCH_SIZE, learning_rate=config.LEARNING_RATE, seed=config.SEED,
+          schedule="cosine", patience=None, devices=None, verbose="auto", check_images=True, build=None,
+          cache=True, augmenting=True):
     """Train the CNN (or the model `build(image_size, num_classes=, seed=)` returns) on
     data_dir/<class>/ and save it. Returns (model, record).
 
@@ -128,7 +129,7 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     steps = -(-len(train_items) // global_batch) * epochs
     with setup.strategy.scope():
         model = compile_model((build or build_cnn)(image_size, num_classes=len(names), seed=seed),
-                              decay_steps=steps if schedule == "cosine" else None)
+                              learning_rate, decay_steps=steps if schedule == "cosine" else None)
 
     model_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -151,6 +152,6 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     setup_info = {"device": setup.device, "replicas": setup.replicas, "precision": setup.precision,
                   "reasons": setup.reasons}
     record = write_record(model_path, data_dir, names, splits, values, seconds, setup_info,
-                          image_size=image_size, batch_size=batch_size, seed=seed, epochs_requested=epochs,
-                          schedule=schedule, architecture=model.name)
+                          image_size=image_size, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                          epochs_requested=epochs, schedule=schedule, architecture=model.name)
     return model, record
