@@ -9,8 +9,9 @@ photo in the tf.data input pipeline (never at prediction time):
 
 Why in the pipeline and not as Keras layers inside the model: on a CPU the layers ran inside every
 training step and took about half of it (timing the model alone: 1.04-1.15 s per epoch with them,
-0.58 without); here they run per photo, beside the training, training took 34 s instead of 39,
+0.58 without); here they run per photo, beside the training (34 s of training instead of 39),
 and the saved model is only the classifier.
+
 Every change is drawn from a stateless seed, so the same seed gives the same photos.
 """
 
