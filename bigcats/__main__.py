@@ -81,7 +81,7 @@ def cmd_train(args):
     data_dir, _ = resolve_data_dir(args.data) if args.data == DEFAULT_DATA else (Path(args.data), None)
     trainer = train_multiworker if args.multi_worker else train
     _, record = trainer(data_dir, args.model, epochs=args.epochs, image_size=args.image_size,
-                        batch_size=args.batch_size, seed=args.seed)
+                        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed)
     if record is None:
         print("worker finished; the chief (index 0) saved the model")
         return 0
@@ -207,6 +207,8 @@ def build_parser():
     p.add_argument("--epochs", type=int, default=config.EPOCHS)
     p.add_argument("--image-size", type=int, default=config.IMAGE_SIZE)
     p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
+    p.add_argument("--learning-rate", type=float, default=config.LEARNING_RATE,
+                   help=f"Adam's starting rate, decayed by a cosine (default {config.LEARNING_RATE})")
     p.add_argument("--seed", type=int, default=config.SEED)
     p.add_argument("--multi-worker", action="store_true",
                    help="train across the machines listed in TF_CONFIG (MultiWorkerMirroredStrategy)")

@@ -58,7 +58,8 @@ def _distributed_step(strategy, model, optimizer, global_batch):
 
 
 def train_multiworker(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE,
-                      batch_size=config.BATCH_SIZE, seed=config.SEED, log=print):
+                      batch_size=config.BATCH_SIZE, learning_rate=config.LEARNING_RATE, seed=config.SEED,
+                      log=print):
     """Train with every worker in TF_CONFIG; the chief (index 0) saves the model and history."""
     import keras
     import tensorflow as tf
@@ -84,7 +85,7 @@ def train_multiworker(data_dir, model_path, epochs=config.EPOCHS, image_size=con
     batches = iter(strategy.experimental_distribute_dataset(train_ds.with_options(options)))
     with strategy.scope():  # the same model and cosine schedule as single-machine training
         model = build_cnn(image_size, num_classes=len(names), seed=seed)
-        adam = optimizer(decay_steps=steps * epochs)
+        adam = optimizer(learning_rate, decay_steps=steps * epochs)
     step = _distributed_step(strategy, model, adam, global_batch)
 
     history = {"loss": [], "accuracy": []}
@@ -113,8 +114,8 @@ def train_multiworker(data_dir, model_path, epochs=config.EPOCHS, image_size=con
              "reasons": ["MultiWorkerMirroredStrategy from TF_CONFIG, custom training step (Keras 3 fit "
                          "does not support it)"]}
     record = write_record(model_path, data_dir, names, splits, history, seconds, setup, image_size=image_size,
-                          batch_size=batch_size, seed=seed, epochs_requested=epochs, schedule="cosine",
-                          architecture=model.name)
+                          batch_size=batch_size, learning_rate=learning_rate, seed=seed, epochs_requested=epochs,
+                          schedule="cosine", architecture=model.name)
     if splits["val"]:  # evaluate reads class names from the record just written
         record["val_accuracy"] = evaluate(model_path, data_dir, split="val")[0]["accuracy"]
         history_path(model_path).write_text(json.dumps(record, indent=2))

@@ -37,7 +37,8 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     data = make_synthetic_dataset(tmp / "raw", per_class=16)
     model = tmp / "models" / "cats.keras"
-    done = bigcats("train", "--data", data, "--model", model, "--epochs", 2, "--image-size", 32, "--batch-size", 8)
+    done = bigcats("train", "--data", data, "--model", model, "--epochs", 2, "--image-size", 32, "--batch-size", 8,
+                   "--learning-rate", 0.004)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "saved" in done.stdout
     return tmp, data, model
@@ -50,6 +51,7 @@ def test_train_writes_model_and_history(trained):
     assert model.is_file()
     assert history["class_names"] == ["lion", "tiger"] and history["epochs_run"] == 2
     assert history["synthetic_data"] is True and len(history["history"]["loss"]) == 2
+    assert history["batch_size"] == 8 and history["learning_rate"] == 0.004
 
 
 @pytest.mark.slow

@@ -100,7 +100,8 @@ def test_two_workers_on_localhost_train_in_step(tiny_data, tmp_path):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "bigcats", "train", "--multi-worker", "--data", str(tiny_data),
-             "--model", str(tmp_path / f"w{index}" / "m.keras"), "--epochs", "2", "--image-size", "32", "--batch-size", "4"],
+             "--model", str(tmp_path / f"w{index}" / "m.keras"), "--epochs", "2", "--image-size", "32", "--batch-size", "4",
+             "--learning-rate", "0.003"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=400) for p in procs]
     for p, (out, err) in zip(procs, outputs):
@@ -109,6 +110,7 @@ def test_two_workers_on_localhost_train_in_step(tiny_data, tmp_path):
     assert len(losses[0]) == 2 and losses[0] == losses[1], losses  # the same loss on both workers
     record = json.loads((tmp_path / "w0" / "m.history.json").read_text())
     assert record["setup"]["replicas"] == 2 and record["epochs_run"] == 2 and 0 <= record["val_accuracy"] <= 1
+    assert record["learning_rate"] == 0.003
     assert not (tmp_path / "w1" / "m.keras").exists()  # only the chief keeps a model
 
 
