@@ -170,6 +170,15 @@ def load_image(path, image_size, orientation=None):
     return decode_and_resize(tf.io.read_file(path if isinstance(path, tf.Tensor) else str(path)), image_size, orientation)
 
 
+def load_for_augmenting(path, image_size, orientation=None):
+    """A photo as `augment` starts from it: decoded FRAMING_MARGIN times larger than the model's
+    input, in whole-number pixels (uint8: the training pipeline caches these, 4x less memory than
+    float32)."""
+    import tensorflow as tf
+
+    return tf.cast(tf.round(load_image(path, round(image_size * FRAMING_MARGIN), orientation)), tf.uint8)
+
+
 def make_dataset(items, image_size, batch_size, training=False, seed=0, cache=True, augmenting=None):
     """A tf.data pipeline: parallel decode+resize, cache (decode once, not every epoch),
     reshuffle each epoch for training only, a new framing and look of every photo every epoch
@@ -178,14 +187,12 @@ def make_dataset(items, image_size, batch_size, training=False, seed=0, cache=Tr
     import tensorflow as tf
 
     augmenting = training if augmenting is None else augmenting
-    load_size = round(image_size * FRAMING_MARGIN) if augmenting else image_size
     paths = [str(p) for p, _ in items]
     labels = [int(label) for _, label in items]
     turns = [exif_orientation(p) for p in paths]  # read in Python: header only, fast
     ds = tf.data.Dataset.from_tensor_slices((paths, turns, labels))
-    ds = ds.map(lambda p, t, y: (load_image(p, load_size, t), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if augmenting:  # whole-number pixels, cached as bytes: 4x less memory than float32
-        ds = ds.map(lambda x, y: (tf.cast(tf.round(x), tf.uint8), y))
+    load = load_for_augmenting if augmenting else load_image
+    ds = ds.map(lambda p, t, y: (load(p, image_size, t), y), num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
     if training:

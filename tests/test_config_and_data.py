@@ -140,3 +140,5 @@ def test_training_reframes_photos_reproducibly_and_evaluation_does_not(tiny_data
     plain_again = [x.numpy() for x, _ in data.make_dataset(items, 32, batch_size=8)]
     assert all(np.array_equal(a, b) for a, b in zip(plain, plain_again))
     np.testing.assert_array_equal(plain[0][0], data.load_image(items[0][0], 32).numpy())  # the photo as it is
+    larger = data.load_for_augmenting(items[0][0], 32).numpy()  # what training crops from
+    assert larger.shape == (48, 48, 3) and larger.dtype == np.uint8
