@@ -4,8 +4,8 @@ model was chosen"), judged on plain held-out photos and on hard transformed copi
 not on validation accuracy alone.
 
 Compared with the original write-up's 3-conv net on [0,1] pixels: a stem that shrinks the image
-4x at once, depthwise-separable convolutions with batch normalisation, global average pooling
-instead of a huge Flatten->Dense, dropout; and augmentation (in the input pipeline,
+4x at once, depthwise-separable convolutions with batch normalisation and swish, global average
+pooling instead of a huge Flatten->Dense, dropout; and augmentation (in the input pipeline,
 `bigcats.augment`). Pixel scaling lives in the model, so a saved model takes raw RGB pixels and
 nobody can forget to scale them at prediction time.
 """
@@ -20,7 +20,10 @@ def _normalise(x):
     # momentum 0.9, not the default 0.99: an epoch here is ~22 steps, and the slow default
     # leaves the statistics used at inference stale for many epochs.
     x = layers.BatchNormalization(momentum=0.9)(x)
-    return layers.Activation("relu")(x)
+    # swish (x * sigmoid(x), as in EfficientNet), not ReLU: smooth, and it lets a little of the
+    # negative side through; over six seeds it scored 1-2 points higher on every check at the
+    # same training time (README, round 6).
+    return layers.Activation("swish")(x)
 
 
 def _stem(x, filters):
