@@ -33,6 +33,18 @@ def test_grad_cam_points_at_the_evidence():
     assert heat[4:10, 20:28].mean() > 0.9 and heat[20:, :10].mean() < 0.1
 
 
+def test_grad_cam_on_the_tutorial_cnn_uses_its_last_spatial_map():
+    """The last block is not pooled: Grad-CAM must pick its 5x5 map (144-px input), the finest
+    view the classifier has, not a pooled 3x3 one."""
+    from bigcats.model import build_cnn
+
+    model = build_cnn(144)
+    assert tuple(model.get_layer(last_feature_layer(model)).output.shape[1:]) == (5, 5, 512)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 144, 144, 3)).astype("float32")
+    heat = grad_cam(model, images, class_index=1)
+    assert heat.shape == (2, 144, 144) and np.ptp(heat[0]) > 0
+
+
 def test_image_grids_clip_out_of_range_pixels_instead_of_wrapping_them():
     import matplotlib
 
