@@ -27,7 +27,7 @@ def roc_curves(labels, probabilities, class_names):
 
 def last_feature_layer(model):
     """The last layer with a spatial (4-D) output that is not a pooling layer: where Grad-CAM
-    looks (before the last pooling halves an already coarse map)."""
+    looks (a pooling layer after it would only halve an already coarse map)."""
     for layer in reversed(model.layers):
         shape = getattr(layer, "output", None) is not None and layer.output.shape
         if shape and len(shape) == 4 and "Pooling" not in type(layer).__name__:
