@@ -20,6 +20,30 @@ def available_devices():
     return [d.name for d in tf.config.list_logical_devices() if d.device_type in ("CPU", "GPU")]
 
 
+def time_training_steps(model, x, y, steps=5, warmup_steps=2, repeats=3):
+    """(warm-up seconds, [seconds per repeat of `steps` steps]) for a compiled Keras model on one
+    batch. Plain Keras, so the same timing runs on any backend (TensorFlow here; JAX on a lent
+    GPU machine, README "What a GPU buys"). float() of the loss waits for the device."""
+    start = time.perf_counter()
+    for _ in range(warmup_steps):
+        float(model.train_on_batch(x, y, return_dict=True)["loss"])
+    warmup = time.perf_counter() - start
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            float(model.train_on_batch(x, y, return_dict=True)["loss"])
+        runs.append(time.perf_counter() - start)
+    return warmup, runs
+
+
+def random_batch(batch_size, image_size, seed=config.SEED):
+    """A batch of random pixels in [0, 255] and random labels: speed does not depend on content."""
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(0, 255, (batch_size, image_size, image_size, 3)).astype("float32"),
+            rng.integers(0, 2, batch_size))
+
+
 def benchmark_device(device, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE,
                      steps=5, warmup_steps=2, repeats=3, seed=config.SEED):
     """{name, kind, images_per_second, warmup_seconds, repeats_seconds} for one device."""
@@ -27,21 +51,11 @@ def benchmark_device(device, image_size=config.IMAGE_SIZE, batch_size=config.BAT
 
     from bigcats.model import build_cnn, compile_model
 
-    rng = np.random.default_rng(seed)
+    x, y = random_batch(batch_size, image_size, seed)
     with tf.device(device):
-        x = tf.constant(rng.uniform(0, 255, (batch_size, image_size, image_size, 3)).astype("float32"))
-        y = tf.constant(rng.integers(0, 2, batch_size))
+        x, y = tf.constant(x), tf.constant(y)
         model = compile_model(build_cnn(image_size, seed=seed))
-        start = time.perf_counter()
-        for _ in range(warmup_steps):
-            float(model.train_on_batch(x, y)[0])
-        warmup = time.perf_counter() - start
-        runs = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(steps):
-                float(model.train_on_batch(x, y)[0])
-            runs.append(time.perf_counter() - start)
+        warmup, runs = time_training_steps(model, x, y, steps, warmup_steps, repeats)
     return {
         "name": device,
         "kind": "GPU" if ":GPU:" in device.upper() else "CPU",
@@ -67,14 +81,22 @@ def benchmark_pipeline(items, image_size=config.IMAGE_SIZE, batch_size=config.BA
         np.stack(batch)
     naive = len(items) * epochs / (time.perf_counter() - start)
 
-    dataset = make_dataset(items, image_size, batch_size)
+    tfdata = _images_per_second(make_dataset(items, image_size, batch_size), len(items), epochs)
+    # What training really reads: a new framing and look of every photo every epoch. The first
+    # pass (decoding into the cache) is left out: it happens once per training, not per epoch.
+    augmented = make_dataset(items, image_size, batch_size, training=True)
+    _images_per_second(augmented, len(items), 1)
+    return {"images": len(items), "epochs": epochs, "naive_images_per_second": naive,
+            "tfdata_images_per_second": tfdata, "ratio": tfdata / naive,
+            "augmented_images_per_second": _images_per_second(augmented, len(items), epochs)}
+
+
+def _images_per_second(dataset, images, epochs):
     start = time.perf_counter()
     for _ in range(epochs):
-        for images, _ in dataset:
-            images.numpy()
-    tfdata = len(items) * epochs / (time.perf_counter() - start)
-    return {"images": len(items), "epochs": epochs, "naive_images_per_second": naive,
-            "tfdata_images_per_second": tfdata, "ratio": tfdata / naive}
+        for batch, _ in dataset:
+            batch.numpy()
+    return images * epochs / (time.perf_counter() - start)
 
 
 def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE,
@@ -108,7 +130,26 @@ def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config
         result["pipeline"] = benchmark_pipeline(items, image_size, batch_size, pipeline_epochs)
         result["pipeline"]["data_dir"] = str(data_dir)
         result["pipeline"]["synthetic_data"] = synthetic
+        notes.append(pace_note(result["pipeline"]["augmented_images_per_second"], max(gpu or 0, cpu or 0), gpu is not None))
     return result
+
+
+# Measured once on a lent NVIDIA H200 (Keras 3 on JAX, this model, 144 px, batch 16; README, "What a
+# GPU buys"): a reference for those without a GPU, not a result of this run.
+H200_IMAGES_PER_SECOND = 2600
+
+
+def pace_note(augmented, training, have_gpu):
+    """Which sets the pace of training: the CPU preparing augmented photos, or the model's steps."""
+    note = (f"This CPU prepares {augmented:.0f} augmented photos/s; the {'GPU' if have_gpu else 'CPU'} trains on "
+            f"{training:.0f}/s")
+    if augmented < training:
+        return note + ": the input pipeline sets the pace of training, not the device."
+    if have_gpu:
+        return note + ": the GPU sets the pace."
+    note += (f" (sharing its cores with the pipeline). An H200 GPU trained this model on about "
+             f"{H200_IMAGES_PER_SECOND:,} photos/s at 144 px, batch 16 (README, \"What a GPU buys\")")
+    return note + (": with a GPU, this CPU's pipeline would set the pace." if augmented < H200_IMAGES_PER_SECOND else ".")
 
 
 def train_record(*args, **kwargs):
@@ -133,10 +174,13 @@ def _in_fresh_process(function, *args, **kwargs):
 
 
 def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=config.EPOCHS,
-                    original_size=256, original_epochs=20, stress_copies=3):
+                    original_size=256, original_epochs=20, stress_copies=3, rounds=1):
     """Train the 2022 recipe and the tutorial's default side by side, in this run, on the same
     split; score both on the test split and on hard transformed copies of it (an independent
-    check: other framing, distance, sizes, light and compression). Returns the table and the time ratio.
+    check: other framing, distance, sizes, light and compression). Returns the table and the time
+    ratio: with `rounds` > 1, both are trained that many times, interleaved, and the ratio is the
+    median of the rounds' ratios (each round's two runs are close in time, so a machine that
+    slows down for a while slows both).
 
     The 2022 recipe keeps its own input pipeline (every photo decoded again every epoch, no
     cache), batch size (32) and learning rate (Adam's default, constant), but not its take/skip
@@ -144,9 +188,11 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
     from pathlib import Path
 
     from bigcats.data import class_names, split_images
-    from bigcats.evaluate import evaluate
     from bigcats.model import build_original_recipe
     from bigcats.robustness import make_stress_set
+
+    if rounds < 1:
+        raise ValueError(f"rounds={rounds}: give 1 or more (3 gives a firmer time ratio on a noisy machine).")
 
     work_dir = Path(work_dir)
     names = class_names(data_dir)
@@ -157,16 +203,31 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
                                                   augmenting=False, batch_size=32, learning_rate=1e-3)),
         ("tutorial default", "tutorial", dict(image_size=image_size, epochs=epochs)),
     ]
-    rows = []
-    for label, slug, settings in recipes:
-        path = work_dir / f"{slug}.keras"
-        print(f"Training the {label}...", flush=True)
-        record = _in_fresh_process(train_record, data_dir, path, verbose=2, **settings)
-        rows.append({
-            "recipe": label, "image_size": settings["image_size"], "epochs_run": record["epochs_run"],
-            "train_seconds": record["train_seconds"],
-            "test_accuracy": evaluate(path, data_dir, "test")[0]["accuracy"],
-            "stress_accuracy": evaluate(path, stress_dir, "all")[0]["accuracy"],
-        })
-    return {"recipes": rows, "time_ratio": rows[1]["train_seconds"] / rows[0]["train_seconds"],
+    runs = {slug: [] for _, slug, _ in recipes}
+    for round_index in range(rounds):
+        # each recipe goes first in every other round, so neither always inherits the other's wake
+        for label, slug, settings in recipes[::-1] if round_index % 2 else recipes:
+            print(f"Round {round_index + 1} of {rounds}: training the {label}...", flush=True)
+            runs[slug].append(_train_and_score(data_dir, stress_dir, work_dir / f"{slug}.keras", settings))
+    rows = [_recipe_row(label, settings["image_size"], runs[slug]) for label, slug, settings in recipes]
+    ratios = [t["train_seconds"] / o["train_seconds"] for o, t in zip(runs["original"], runs["tutorial"])]
+    return {"recipes": rows, "time_ratio": statistics.median(ratios), "time_ratios": ratios, "rounds": rounds,
             "stress_images": sum(1 for p in stress_dir.rglob("*.jpg")), "data_dir": str(data_dir)}
+
+
+def _train_and_score(data_dir, stress_dir, path, settings):
+    from bigcats.evaluate import evaluate
+
+    record = _in_fresh_process(train_record, data_dir, path, verbose=2, **settings)
+    return {"epochs_run": record["epochs_run"], "train_seconds": record["train_seconds"],
+            "test_accuracy": evaluate(path, data_dir, "test")[0]["accuracy"],
+            "stress_accuracy": evaluate(path, stress_dir, "all")[0]["accuracy"]}
+
+
+def _recipe_row(label, image_size, runs):
+    """One recipe's line of the table: median time (and each run's), mean accuracies."""
+    mean = lambda key: statistics.mean(r[key] for r in runs)  # noqa: E731
+    return {"recipe": label, "image_size": image_size, "epochs_run": runs[-1]["epochs_run"],
+            "train_seconds": statistics.median(r["train_seconds"] for r in runs),
+            "train_seconds_each": [r["train_seconds"] for r in runs],
+            "test_accuracy": mean("test_accuracy"), "stress_accuracy": mean("stress_accuracy")}

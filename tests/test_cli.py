@@ -133,9 +133,11 @@ def test_benchmark_json_on_the_cpu(tmp_path):
     cpu = result["devices"][0]
     assert cpu["kind"] == "CPU" and cpu["images_per_second"] > 0 and cpu["warmup_seconds"] > 0
     assert result["pipeline"]["naive_images_per_second"] > 0 and result["pipeline"]["ratio"] > 0
+    assert result["pipeline"]["augmented_images_per_second"] > 0
+    assert "augmented photos/s" in result["notes"][-1]  # which sets the pace: pipeline or device
     assert (tmp_path / "bench.png").stat().st_size > 1000
     if not any(d["kind"] == "GPU" for d in result["devices"]):
-        assert result["gpu_speedup"] is None and "No GPU" in result["notes"][-1]
+        assert result["gpu_speedup"] is None and "No GPU" in " ".join(result["notes"])
 
 
 def test_fetch_data_synthetic_and_from_a_local_folder(tmp_path):
@@ -160,3 +162,18 @@ def test_evaluate_names_a_bad_file_instead_of_crashing(trained, tmp_path):
     done = bigcats("evaluate", "--model", model, "--data", folder, "--split", "all", "--json")
     assert done.returncode == 2 and done.stdout == ""
     assert "cut.jpg" in done.stderr and "python -m bigcats clean" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_recipe_table_shows_every_round_when_there_are_several():
+    from bigcats.__main__ import _recipe_lines
+
+    row = lambda name, times: {"recipe": name, "image_size": 144, "epochs_run": 30,  # noqa: E731
+                               "train_seconds": sorted(times)[1], "train_seconds_each": times,
+                               "test_accuracy": 0.97, "stress_accuracy": 0.88}
+    comparison = {"recipes": [row("original 2022 recipe", [41.0, 43.0, 44.0]), row("tutorial default", [37.0, 36.0, 37.5])],
+                  "time_ratio": 0.85, "time_ratios": [0.90, 0.84, 0.85], "rounds": 3, "stress_images": 198}
+    text = "\n".join(_recipe_lines(comparison))
+    assert "tutorial / original: 0.85" in text and "median of 3 interleaved rounds" in text
+    assert "ratio each round: 0.90, 0.84, 0.85" in text and "tutorial default each round: 37.0 s, 36.0 s, 37.5 s" in text
+    single = "\n".join(_recipe_lines({**comparison, "rounds": 1}))
+    assert "each round" not in single

@@ -22,6 +22,15 @@ def test_model_takes_raw_pixels_and_outputs_probabilities():
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_squeeze_and_excitation_only_in_the_last_two_blocks_where_maps_are_small():
+    from bigcats.model import build_cnn
+
+    model = build_cnn(144)
+    excited = [tuple(layer.output.shape[1:]) for layer in model.layers if type(layer).__name__ == "Multiply"]
+    assert excited == [(9, 9, 256), (5, 5, 512)]  # not at 36x36 or 18x18, where it cost time
+    assert model.layers[-3].output.shape[1:] == (512,) and type(model.layers[-4]).__name__ == "Multiply"
+
+
 def test_output_layer_stays_float32_under_mixed_precision():
     import keras
 
@@ -115,16 +124,51 @@ def test_two_workers_on_localhost_train_in_step(tiny_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_recipe_comparison_trains_both_and_scores_them_on_the_stress_set(tiny_data, tmp_path):
+def test_recipe_comparison_trains_both_in_interleaved_rounds_and_scores_them_on_the_stress_set(
+        tiny_data, tmp_path, capsys):
     from bigcats.benchmark import compare_recipes
 
     result = compare_recipes(tiny_data, tmp_path, image_size=32, epochs=1, original_size=48,
-                             original_epochs=1, stress_copies=1)
+                             original_epochs=1, stress_copies=1, rounds=2)
     original, tutorial = result["recipes"]
     assert original["image_size"] == 48 and tutorial["image_size"] == 32
     assert all(r["epochs_run"] == 1 and 0 <= r["stress_accuracy"] <= 1 for r in (original, tutorial))
-    assert result["time_ratio"] == pytest.approx(tutorial["train_seconds"] / original["train_seconds"])
+    assert len(original["train_seconds_each"]) == len(tutorial["train_seconds_each"]) == 2
+    ratios = [t / o for o, t in zip(original["train_seconds_each"], tutorial["train_seconds_each"])]
+    assert result["time_ratios"] == pytest.approx(ratios) and result["time_ratio"] == pytest.approx(sum(ratios) / 2)
     assert result["stress_images"] == sum(1 for _ in (tmp_path / "stress").rglob("*.jpg")) > 0
+    order = [line.split("training the ")[1] for line in capsys.readouterr().out.splitlines() if "training the" in line]
+    assert order == ["original 2022 recipe...", "tutorial default...", "tutorial default...", "original 2022 recipe..."]
+    with pytest.raises(ValueError, match="rounds=0"):
+        compare_recipes(tiny_data, tmp_path, rounds=0)
+
+
+@pytest.mark.parametrize("augmented, training, have_gpu, expected", [
+    (800, 2600, True, "the input pipeline sets the pace"),
+    (5000, 2600, True, "the GPU sets the pace"),
+    (800, 420, False, "with a GPU, this CPU's pipeline would set the pace"),
+    (9000, 420, False, "photos/s at 144 px, batch 16"),
+])
+def test_benchmark_says_whether_the_pipeline_or_the_device_sets_the_pace(augmented, training, have_gpu, expected):
+    from bigcats.benchmark import pace_note
+
+    note = pace_note(augmented, training, have_gpu)
+    assert expected in note and f"{augmented} augmented photos/s" in note
+    assert ("would set the pace" in note) == (not have_gpu and augmented < 2600)
+
+
+def test_training_steps_are_timed_on_any_keras_backend_without_tensorflow_calls():
+    # the same helper times the model on a lent GPU under JAX (README, "What a GPU buys")
+    import inspect
+
+    from bigcats.benchmark import random_batch, time_training_steps
+    from bigcats.model import build_cnn, compile_model
+
+    assert "tf." not in inspect.getsource(time_training_steps)
+    x, y = random_batch(4, 32)
+    assert x.shape == (4, 32, 32, 3) and 0 <= x.min() and x.max() <= 255 and set(y) <= {0, 1}
+    warmup, runs = time_training_steps(compile_model(build_cnn(32)), x, y, steps=2, warmup_steps=1, repeats=2)
+    assert warmup > 0 and len(runs) == 2 and all(t > 0 for t in runs)
 
 
 @pytest.mark.parametrize("every_s, saves", [(0, 3), (3600, 0)])
