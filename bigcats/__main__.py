@@ -138,6 +138,7 @@ def cmd_benchmark(args):
                      f"{p['naive_images_per_second']:.0f} images/s, tf.data {p['tfdata_images_per_second']:.0f} "
                      f"images/s ({p['ratio']:.1f}x), with augmentation (as training reads them) "
                      f"{p['augmented_images_per_second']:.0f} images/s")
+        lines.append(p["pace"])
     lines += result["notes"] + [f"chart: {args.chart}"]
     if args.recipes:
         result["recipes"] = _compare_recipes(args)

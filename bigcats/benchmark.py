@@ -130,7 +130,8 @@ def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config
         result["pipeline"] = benchmark_pipeline(items, image_size, batch_size, pipeline_epochs)
         result["pipeline"]["data_dir"] = str(data_dir)
         result["pipeline"]["synthetic_data"] = synthetic
-        notes.append(pace_note(result["pipeline"]["augmented_images_per_second"], max(gpu or 0, cpu or 0), gpu is not None))
+        result["pipeline"]["pace"] = pace_note(result["pipeline"]["augmented_images_per_second"],
+                                               max(gpu or 0, cpu or 0), gpu is not None)
     return result
 
 

@@ -109,7 +109,9 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     # 06: a figure per device and for the pipeline; no GPU here, and it says so.
     bench = json.loads((tmp_path / "reports" / "benchmark.json").read_text())
     assert bench["devices"][0]["images_per_second"] > 0
-    assert bench["pipeline"]["ratio"] > 0
+    assert bench["pipeline"]["ratio"] > 0 and bench["pipeline"]["augmented_images_per_second"] > 0
+    # whether the pipeline or the device sets the pace, said once, in the pipeline section
+    assert text_of(executed["06_cpu_vs_gpu_benchmark"]).count("augmented photos/s") == 1
     assert png_count(executed["06_cpu_vs_gpu_benchmark"]) == 2
     if not any(d["kind"] == "GPU" for d in bench["devices"]):
         assert bench["gpu_speedup"] is None and "No GPU" in " ".join(bench["notes"])
