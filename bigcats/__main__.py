@@ -41,7 +41,7 @@ def cmd_doctor(args):
 
 
 def cmd_clean(args):
-    from bigcats.clean import clean_folder
+    from bigcats.clean import REASONS_FILE, clean_folder
 
     rep = clean_folder(args.data_dir, args.quarantine, dry_run=args.dry_run)
     if args.report:
@@ -50,6 +50,8 @@ def cmd_clean(args):
     verb = "would move" if args.dry_run else "moved"
     lines = [f"checked {rep['checked']} files: {rep['kept']} kept, {len(rep['quarantined'])} {verb} to {rep['quarantine_dir']}"]
     lines += [f"  {q['file']}: {q['reason']}" for q in rep["quarantined"]]
+    if rep["quarantined"] and not args.dry_run:
+        lines.append(f"(the reasons are also in {Path(rep['quarantine_dir']) / REASONS_FILE})")
     lines += [f"  note {n['file']}: {'; '.join(n['notes'])}" for n in rep["notes"]]
     _emit(args, rep, "\n".join(lines))
     return 0

@@ -7,6 +7,7 @@ subfolder, and the JSON report says why.
 """
 
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +209,8 @@ def clean_folder(data_dir, quarantine_dir=None, dry_run=False, progress=True):
                 raise PermissionError(f"Could not move {path} to {destination} ({error.strerror}). Is the data "
                                       "folder read-only? Copy it somewhere writable, or use --dry-run.") from None
         quarantined.append({"file": str(path.relative_to(data_dir)), "moved_to": str(destination), "reason": reason})
+    if quarantined and not dry_run:
+        _note_reasons(quarantine_dir, data_dir, quarantined)
     return {
         "data_dir": str(data_dir),
         "quarantine_dir": str(quarantine_dir),
@@ -217,6 +220,19 @@ def clean_folder(data_dir, quarantine_dir=None, dry_run=False, progress=True):
         "quarantined": quarantined,
         "notes": notes,
     }
+
+
+REASONS_FILE = "REASONS.txt"
+
+
+def _note_reasons(quarantine_dir, data_dir, quarantined):
+    # Beside the moved files, so that whoever finds them later (or in another folder, or after
+    # reports/ was overwritten) learns why each one was moved and where it came from.
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    with open(quarantine_dir / REASONS_FILE, "a", encoding="utf-8") as reasons:
+        for entry in quarantined:
+            moved = Path(entry["moved_to"]).relative_to(quarantine_dir)
+            reasons.write(f"{stamp}  {moved}  (from {data_dir / entry['file']}): {entry['reason']}\n")
 
 
 def find_unusable(paths, progress=True):

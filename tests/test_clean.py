@@ -91,6 +91,10 @@ def test_every_bad_file_is_moved_with_its_reason_and_nothing_is_lost(corpus, tmp
         assert reason in moved[name]["reason"], (name, moved[name]["reason"])
         assert (tmp_path / "quarantine" / name).is_file()
         assert not (root / name).exists()
+    reasons = (tmp_path / "quarantine" / "REASONS.txt").read_text(encoding="utf-8")
+    for name, reason in expected.items():  # each reason also beside the moved files
+        assert f"{name}  (from {root / name}): " in reasons and reason in reasons
+    (tmp_path / "quarantine" / "REASONS.txt").unlink()  # ours, not the user's: left out of the count
     assert fingerprints(root, tmp_path / "quarantine") == before  # every byte still somewhere
     assert (root / "lion" / ".DS_Store").exists() and (root / "tiger" / "Thumbs.db").exists()
     assert report["checked"] == report["kept"] + len(expected)
@@ -118,9 +122,10 @@ def test_second_run_changes_nothing_and_dry_run_moves_nothing(corpus, tmp_path):
     dry = clean_folder(root, tmp_path / "q", dry_run=True, progress=False)
     assert len(dry["quarantined"]) == len(expected) and not (tmp_path / "q").exists()
     clean_folder(root, tmp_path / "q", progress=False)
-    after_first = fingerprints(root)
+    after_first, reasons = fingerprints(root), (tmp_path / "q" / "REASONS.txt").read_text(encoding="utf-8")
     second = clean_folder(root, tmp_path / "q", progress=False)
     assert second["quarantined"] == [] and fingerprints(root) == after_first
+    assert (tmp_path / "q" / "REASONS.txt").read_text(encoding="utf-8") == reasons  # nothing new to say
 
 
 def test_quarantine_never_overwrites(tmp_path):

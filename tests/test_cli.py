@@ -119,6 +119,9 @@ def test_clean_json_and_report(tmp_path):
     assert report == json.loads((tmp_path / "r.json").read_text())
     assert report["checked"] == 7 and report["kept"] == 6
     assert report["quarantined"][0]["moved_to"] == str(tmp_path / "quarantine" / "tiger" / "empty.jpg")
+    (data / "lion" / "empty.jpg").write_bytes(b"")
+    done = bigcats("clean", data)  # the plain-text summary says where the reasons are kept
+    assert done.returncode == 0 and f"reasons are also in {tmp_path / 'quarantine' / 'REASONS.txt'}" in done.stdout
 
 
 @pytest.mark.slow

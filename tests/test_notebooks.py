@@ -89,6 +89,7 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     assert "corrupt or truncated" in moved["lion/truncated.jpg"]
     assert "not an image" in moved["tiger/webpage.jpg"]
     assert (tmp_path / "quarantine" / "lion" / "truncated.jpg").exists()
+    assert "tiger/webpage.jpg" in (tmp_path / "quarantine" / "REASONS.txt").read_text(encoding="utf-8")
     assert report["kept"] == 32
     assert png_count(executed["03_load_and_clean_images"]) == 2
     assert "images in more than one split: 0" in text_of(executed["03_load_and_clean_images"])
