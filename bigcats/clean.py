@@ -3,7 +3,7 @@
 Each file is fully decoded with TensorFlow's own decoder: header checks (cv2, imghdr, PIL's
 verify) pass truncated JPEGs that then crash training mid-epoch. Nothing is ever deleted or
 rewritten: unusable files and extra copies move to a quarantine folder, keeping their class
-subfolder, and the JSON report says why.
+subfolder, and the JSON report and the quarantine folder's REASONS.txt say why.
 """
 
 import shutil
@@ -19,6 +19,7 @@ from bigcats.data import IMAGE_EXTENSIONS, class_names, file_digest, has_image_e
 MAX_PIXELS = 50_000_000  # above this a file is a decompression bomb or a scan, not a training photo
 TINY_SIDE = 32
 NEAR_DUPLICATE_BITS = 3  # dHash bits that may differ for "the same photo, resized or re-encoded"
+REASONS_FILE = "REASONS.txt"  # in the quarantine folder: one line per moved file, appended
 
 
 @dataclass
@@ -220,9 +221,6 @@ def clean_folder(data_dir, quarantine_dir=None, dry_run=False, progress=True):
         "quarantined": quarantined,
         "notes": notes,
     }
-
-
-REASONS_FILE = "REASONS.txt"
 
 
 def _note_reasons(quarantine_dir, data_dir, quarantined):
