@@ -35,6 +35,7 @@ def reframe(image, image_size, seed, min_side=0.6, max_stretch=1.35, max_zoom_ou
     framing. Returns float32 (image_size, image_size, 3)."""
     import tensorflow as tf
 
+    _check_framing(min_side, max_stretch, max_zoom_out)
     seeds = tf.random.experimental.stateless_split(seed, 8)
     uniform = lambda k, low=0.0, high=1.0: tf.random.stateless_uniform([], seeds[k], low, high)  # noqa: E731
     size = tf.cast(tf.shape(image)[:2], tf.float32)
@@ -52,6 +53,21 @@ def reframe(image, image_size, seed, min_side=0.6, max_stretch=1.35, max_zoom_ou
         return tf.image.resize(tf.image.resize(framed, (low, low), antialias=True), (image_size, image_size))
 
     return tf.cond(uniform(5) < low_res_fraction, low_resolution, lambda: framed)
+
+
+def _check_framing(min_side, max_stretch, max_zoom_out):
+    """The mirrored border of a zoomed-out crop can be at most as wide as the part of the photo
+    it mirrors; a crop narrower than 1 - 1/zoom of the canvas, at its edge, would need more
+    (TensorFlow then stops training midway with "paddings must be no greater than the dimension
+    size"). Say so before training starts, with what to change."""
+    zoom = min(max_zoom_out, 1.8)
+    narrowest = min_side / math.sqrt(max_stretch)  # a crop's shorter side, as a fraction of the canvas
+    if narrowest < 1 - 1 / zoom:
+        raise ValueError(
+            f"reframe(min_side={min_side}, max_stretch={max_stretch}, max_zoom_out={max_zoom_out}): "
+            f"crops as narrow as {narrowest:.2f} of a canvas zoomed out {zoom:.2f}x can show more mirror "
+            f"than photo. Keep min_side / sqrt(max_stretch) at least 1 - 1/max_zoom_out "
+            f"({1 - 1 / zoom:.2f}): raise min_side or lower max_zoom_out.")
 
 
 def _crop_with_mirrored_border(image, start, crop, image_size):

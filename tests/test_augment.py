@@ -1,6 +1,7 @@
 """Augmentation: new framings (`reframe`) and new looks (`new_look`), reproducible by seed."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from bigcats import augment
@@ -105,3 +106,22 @@ def test_new_look_draws_each_change_independently():
     mirrored = out[:, 4, 1].mean(-1) > out[:, 4, 6].mean(-1)
     assert 0.35 < mirrored.mean() < 0.65
     assert abs(np.corrcoef(mirrored, out.mean(axis=(1, 2, 3)))[0, 1]) < 0.25
+
+
+def test_reframe_refuses_crops_too_narrow_for_their_mirrored_border(monkeypatch):
+    photo = tf.constant((np.arange(90 * 70 * 3).reshape(90, 70, 3) % 251).astype(np.uint8))
+    with pytest.raises(ValueError, match="raise min_side or lower max_zoom_out"):
+        augment.reframe(photo, 48, tf.constant([1, 2], tf.int64), min_side=0.45)
+    # what the check prevents: without it, some framing fails inside TensorFlow
+    monkeypatch.setattr(augment, "_check_framing", lambda *settings: None)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="paddings"):
+        for k in range(200):
+            augment.reframe(photo, 48, tf.constant([k, 3], tf.int64), min_side=0.2, max_stretch=1.0,
+                            zoom_out_fraction=1.0)
+    monkeypatch.undo()
+    # at the limit, even the worst framing works: the narrowest crop at either edge of the widest canvas
+    size, zoom = np.array([90.0, 70.0]), 1.8
+    crop = (1 - 1 / zoom) * zoom * size
+    for start in (-(zoom - 1) / 2 * size, size + (zoom - 1) / 2 * size - crop):
+        out = augment._crop_with_mirrored_border(photo, tf.constant(start, tf.float32), tf.constant(crop, tf.float32), 48)
+        assert out.shape == (48, 48, 3)
