@@ -39,8 +39,7 @@ def reframe(image, image_size, seed, min_side=0.6, max_stretch=1.35, max_zoom_ou
     seeds = tf.random.experimental.stateless_split(seed, 8)
     uniform = lambda k, low=0.0, high=1.0: tf.random.stateless_uniform([], seeds[k], low, high)  # noqa: E731
     size = tf.cast(tf.shape(image)[:2], tf.float32)
-    # at most 1.8: then a crop always shows more photo than mirror on either side (mirroring needs that)
-    zoom = tf.where(uniform(7) < zoom_out_fraction, uniform(6, 1.0, min(max_zoom_out, 1.8)), 1.0)
+    zoom = tf.where(uniform(7) < zoom_out_fraction, uniform(6, 1.0, max_zoom_out), 1.0)
     canvas = size * zoom
     side = uniform(0, min_side, 1.0)
     stretch = tf.sqrt(tf.exp(uniform(1, -tf.math.log(max_stretch), tf.math.log(max_stretch))))
@@ -56,18 +55,23 @@ def reframe(image, image_size, seed, min_side=0.6, max_stretch=1.35, max_zoom_ou
 
 
 def _check_framing(min_side, max_stretch, max_zoom_out):
-    """The mirrored border of a zoomed-out crop can be at most as wide as the part of the photo
-    it mirrors; a crop narrower than 1 - 1/zoom of the canvas, at its edge, would need more
-    (TensorFlow then stops training midway with "paddings must be no greater than the dimension
-    size"). Say so before training starts, with what to change."""
-    zoom = min(max_zoom_out, 1.8)
+    """A mirrored border can be at most as wide as the strip of photo it mirrors. Zoomed out
+    at most 1.8x, a crop at the canvas' edge shows more photo than border on either side if it
+    is at least 1 - 1/zoom of the canvas. Other settings would stop training midway in
+    TensorFlow ("paddings must be no greater than the dimension size"): refuse them up front,
+    saying what to change."""
+    if not 1 <= max_zoom_out <= 1.8:
+        raise ValueError(
+            f"reframe(max_zoom_out={max_zoom_out}): give 1 (never zoom out) to 1.8. Farther out, the "
+            f"mirrored border would be wider than the photo it mirrors (and 2.2x or 2.6x, mirrored "
+            f"again, scored no better: README, after round 7).")
     narrowest = min_side / math.sqrt(max_stretch)  # a crop's shorter side, as a fraction of the canvas
-    if narrowest < 1 - 1 / zoom:
+    if narrowest < 1 - 1 / max_zoom_out:
         raise ValueError(
             f"reframe(min_side={min_side}, max_stretch={max_stretch}, max_zoom_out={max_zoom_out}): "
-            f"crops as narrow as {narrowest:.2f} of a canvas zoomed out {zoom:.2f}x can show more mirror "
-            f"than photo. Keep min_side / sqrt(max_stretch) at least 1 - 1/max_zoom_out "
-            f"({1 - 1 / zoom:.2f}): raise min_side or lower max_zoom_out.")
+            f"crops as narrow as {narrowest:.2f} of a canvas zoomed out {max_zoom_out}x can show more "
+            f"mirror than photo. Keep min_side / sqrt(max_stretch) at least 1 - 1/max_zoom_out "
+            f"({1 - 1 / max_zoom_out:.2f}): raise min_side or lower max_zoom_out.")
 
 
 def _crop_with_mirrored_border(image, start, crop, image_size):

@@ -112,6 +112,9 @@ def test_reframe_refuses_crops_too_narrow_for_their_mirrored_border(monkeypatch)
     photo = tf.constant((np.arange(90 * 70 * 3).reshape(90, 70, 3) % 251).astype(np.uint8))
     with pytest.raises(ValueError, match="raise min_side or lower max_zoom_out"):
         augment.reframe(photo, 48, tf.constant([1, 2], tf.int64), min_side=0.45)
+    for zoom in (0.9, 2.2):
+        with pytest.raises(ValueError, match="give 1 .never zoom out. to 1.8"):
+            augment.reframe(photo, 48, tf.constant([1, 2], tf.int64), max_zoom_out=zoom)
     # what the check prevents: without it, some framing fails inside TensorFlow
     monkeypatch.setattr(augment, "_check_framing", lambda *settings: None)
     with pytest.raises(tf.errors.InvalidArgumentError, match="paddings"):
