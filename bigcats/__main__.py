@@ -161,12 +161,14 @@ def _compare_recipes(args):
 
 
 def _recipe_lines(comparison):
-    lines = ["", f"{'recipe':<22}{'size':>6}{'epochs':>8}{'train s':>9}{'test acc':>10}{'stress acc':>12}"]
+    lines = ["", f"{'recipe':<22}{'size':>6}{'epochs':>8}{'train s':>9}{'test acc':>10}{'stress acc':>12}"
+                 f"{'farther acc':>13}"]
     for r in comparison["recipes"]:
         lines.append(f"{r['recipe']:<22}{r['image_size']:>6}{r['epochs_run']:>8}{r['train_seconds']:>9.1f}"
-                     f"{r['test_accuracy']:>10.3f}{r['stress_accuracy']:>12.3f}")
+                     f"{r['test_accuracy']:>10.3f}{r['stress_accuracy']:>12.3f}{r['farther_accuracy']:>13.3f}")
     lines.append(f"training time, tutorial / original: {comparison['time_ratio']:.2f} "
-                 f"(stress set: {comparison['stress_images']} transformed test photos)")
+                 f"(stress set: {comparison['stress_images']} transformed test photos; farther away: "
+                 f"{comparison['farther_images']})")
     if comparison["rounds"] > 1:
         lines[-1] += f", the median of {comparison['rounds']} interleaved rounds"
         for r in comparison["recipes"]:

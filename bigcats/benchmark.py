@@ -178,7 +178,8 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
                     original_size=256, original_epochs=20, stress_copies=3, rounds=1):
     """Train the 2022 recipe and the tutorial's default side by side, in this run, on the same
     split; score both on the test split and on hard transformed copies of it (an independent
-    check: other framing, distance, sizes, light and compression). Returns the table and the time
+    check: other framing, distance, sizes, light and compression), and on copies of it from
+    farther away only. Returns the table and the time
     ratio: with `rounds` > 1, both are trained that many times, interleaved, and the ratio is the
     median of the rounds' ratios (each round's two runs are close in time, so a machine that
     slows down for a while slows both).
@@ -197,7 +198,9 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
 
     work_dir = Path(work_dir)
     names = class_names(data_dir)
-    stress_dir = make_stress_set(split_images(data_dir)["test"], names, work_dir / "stress", copies=stress_copies)
+    test_items = split_images(data_dir)["test"]
+    checks = {"stress": make_stress_set(test_items, names, work_dir / "stress", copies=stress_copies),
+              "farther": make_stress_set(test_items, names, work_dir / "farther", copies=2, kind="farther")}
     recipes = [
         ("original 2022 recipe", "original", dict(build=build_original_recipe, image_size=original_size,
                                                   epochs=original_epochs, schedule="constant", cache=False,
@@ -209,20 +212,21 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
         # each recipe goes first in every other round, so neither always inherits the other's wake
         for label, slug, settings in recipes[::-1] if round_index % 2 else recipes:
             print(f"Round {round_index + 1} of {rounds}: training the {label}...", flush=True)
-            runs[slug].append(_train_and_score(data_dir, stress_dir, work_dir / f"{slug}.keras", settings))
+            runs[slug].append(_train_and_score(data_dir, checks, work_dir / f"{slug}.keras", settings))
     rows = [_recipe_row(label, settings["image_size"], runs[slug]) for label, slug, settings in recipes]
     ratios = [t["train_seconds"] / o["train_seconds"] for o, t in zip(runs["original"], runs["tutorial"])]
     return {"recipes": rows, "time_ratio": statistics.median(ratios), "time_ratios": ratios, "rounds": rounds,
-            "stress_images": sum(1 for p in stress_dir.rglob("*.jpg")), "data_dir": str(data_dir)}
+            **{f"{kind}_images": sum(1 for _ in folder.rglob("*.jpg")) for kind, folder in checks.items()},
+            "data_dir": str(data_dir)}
 
 
-def _train_and_score(data_dir, stress_dir, path, settings):
+def _train_and_score(data_dir, checks, path, settings):
     from bigcats.evaluate import evaluate
 
     record = _in_fresh_process(train_record, data_dir, path, verbose=2, **settings)
     return {"epochs_run": record["epochs_run"], "train_seconds": record["train_seconds"],
             "test_accuracy": evaluate(path, data_dir, "test")[0]["accuracy"],
-            "stress_accuracy": evaluate(path, stress_dir, "all")[0]["accuracy"]}
+            **{f"{kind}_accuracy": evaluate(path, folder, "all")[0]["accuracy"] for kind, folder in checks.items()}}
 
 
 def _recipe_row(label, image_size, runs):
@@ -231,4 +235,5 @@ def _recipe_row(label, image_size, runs):
     return {"recipe": label, "image_size": image_size, "epochs_run": runs[-1]["epochs_run"],
             "train_seconds": statistics.median(r["train_seconds"] for r in runs),
             "train_seconds_each": [r["train_seconds"] for r in runs],
-            "test_accuracy": mean("test_accuracy"), "stress_accuracy": mean("stress_accuracy")}
+            "test_accuracy": mean("test_accuracy"), "stress_accuracy": mean("stress_accuracy"),
+            "farther_accuracy": mean("farther_accuracy")}

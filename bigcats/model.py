@@ -4,17 +4,21 @@ model was chosen"), judged on plain held-out photos and on hard transformed copi
 not on validation accuracy alone.
 
 Compared with the original write-up's 3-conv net on [0,1] pixels: a stem that shrinks the image
-4x at once, depthwise-separable convolutions with batch normalisation and swish,
-squeeze-and-excitation in the last two blocks, global average pooling instead of a huge
-Flatten->Dense, dropout; and augmentation (in the input pipeline,
+4x at once, depthwise-separable convolutions with batch normalisation and swish, anti-aliased
+max-pooling between them, squeeze-and-excitation in the last two blocks, global average pooling
+instead of a huge Flatten->Dense, dropout; and augmentation (in the input pipeline,
 `bigcats.augment`). Pixel scaling lives in the model, so a saved model takes raw RGB pixels and
 nobody can forget to scale them at prediction time.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 from bigcats import config
+
+
+BLUR_KERNEL = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16  # binomial: the smallest blur that keeps the mean
 
 
 def _normalise(x):
@@ -42,7 +46,23 @@ def _separable_block(x, filters, pool=True, excite=False):
     x = _normalise(layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x))
     if excite:
         x = _squeeze_and_excite(x)
-    return layers.MaxPooling2D(padding="same")(x) if pool else x  # "same": a 32-px image still fits
+    return _max_blur_pool(x) if pool else x
+
+
+def _max_blur_pool(x):
+    # Max-pooling keeps the strongest response in every other 2x2 window, so moving the photo by
+    # one pixel can change what comes out: the map aliases. Anti-aliased ("MaxBlurPool", Zhang,
+    # 2019, "Making convolutional networks shift-invariant again"): the max over every window,
+    # then a fixed [1 2 1] blur before keeping every other pixel. Over nine seeds it scored
+    # 0.4-1.5 points higher on every check, for about 6% more time per step (README, round 8).
+    x = layers.MaxPooling2D(pool_size=2, strides=1, padding="same")(x)  # "same": a 32-px image still fits
+    # built-in layers only, so `load_model(safe_mode=True)` needs nothing of ours; "zeros" draws no
+    # random numbers, so every other layer starts from the weights the seed gave it before
+    blur = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, trainable=False,
+                                  depthwise_initializer="zeros")
+    x = blur(x)
+    blur.set_weights([np.repeat(BLUR_KERNEL[:, :, None, None], x.shape[-1], axis=2)])  # fixed: never trained
+    return x
 
 
 def _squeeze_and_excite(x, reduction=8):

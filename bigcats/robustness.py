@@ -18,7 +18,7 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 # width / height of photos as they come: square, 4:3, 3:2, 16:9, and the portrait ones. The
 # model squeezes each into a square, so a wide photo shows a thinner animal than training did.
 PHOTO_SHAPES = (1, 4 / 3, 3 / 2, 16 / 9, 3 / 4, 2 / 3)
-STRESS_NAME = re.compile(r".+_stress[0-9]+\.jpg")
+COPY_NAME = re.compile(r".+_(stress|farther)[0-9]+\.jpg")  # what make_stress_set writes, and may replace
 
 
 def _tilt(image, degrees):
@@ -73,11 +73,22 @@ def stress(image, rng):
     return buffer.getvalue()
 
 
+def farther(image, rng):
+    """Only the view from farther away (JPEG quality 90): the check where the 2022 recipe scores
+    closest to what it scored on photos collected elsewhere (README, "Goal status")."""
+    buffer = io.BytesIO()
+    _farther_away(image, rng).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+KINDS = {"stress": stress, "farther": farther}
+
+
 def _clear_earlier_copies(out_dir):
     """Copies left by an earlier run (of other photos, or of another data set) would be scored
     with the new ones. Only stress copies are removed; anything else there is not ours."""
     earlier = [p for p in Path(out_dir).rglob("*") if p.is_file()]
-    foreign = [p for p in earlier if not STRESS_NAME.fullmatch(p.name)]
+    foreign = [p for p in earlier if not COPY_NAME.fullmatch(p.name)]
     if foreign:
         raise ValueError(f"{out_dir} holds files that are not stress copies, e.g. {foreign[0]}. "
                          "Give make_stress_set a new or empty folder.")
@@ -85,9 +96,12 @@ def _clear_earlier_copies(out_dir):
         path.unlink()
 
 
-def make_stress_set(items, class_names, out_dir, copies=2, seed=0):
-    """Write `copies` stressed variants of each (path, label) into out_dir/<class>/, replacing
-    the stress copies an earlier run left there."""
+def make_stress_set(items, class_names, out_dir, copies=2, seed=0, kind="stress"):
+    """Write `copies` hard variants of each (path, label) into out_dir/<class>/, replacing the
+    copies an earlier run left there. kind: "stress" (every change at once, `stress`) or
+    "farther" (only from farther away, `farther`)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r}: give one of {', '.join(map(repr, KINDS))}.")
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
     _clear_earlier_copies(out_dir)
@@ -97,5 +111,5 @@ def make_stress_set(items, class_names, out_dir, copies=2, seed=0):
         folder = out_dir / class_names[label]
         folder.mkdir(parents=True, exist_ok=True)
         for k in range(copies):
-            (folder / f"{Path(path).stem}_stress{k}.jpg").write_bytes(stress(rgb, rng))
+            (folder / f"{Path(path).stem}_{kind}{k}.jpg").write_bytes(KINDS[kind](rgb, rng))
     return out_dir

@@ -172,11 +172,13 @@ def test_recipe_table_shows_every_round_when_there_are_several():
 
     row = lambda name, times: {"recipe": name, "image_size": 144, "epochs_run": 30,  # noqa: E731
                                "train_seconds": sorted(times)[1], "train_seconds_each": times,
-                               "test_accuracy": 0.97, "stress_accuracy": 0.88}
+                               "test_accuracy": 0.97, "stress_accuracy": 0.88, "farther_accuracy": 0.91}
     comparison = {"recipes": [row("original 2022 recipe", [41.0, 43.0, 44.0]), row("tutorial default", [37.0, 36.0, 37.5])],
-                  "time_ratio": 0.85, "time_ratios": [0.90, 0.84, 0.85], "rounds": 3, "stress_images": 198}
+                  "time_ratio": 0.85, "time_ratios": [0.90, 0.84, 0.85], "rounds": 3, "stress_images": 198,
+                  "farther_images": 132}
     text = "\n".join(_recipe_lines(comparison))
     assert "tutorial / original: 0.85" in text and "median of 3 interleaved rounds" in text
+    assert "farther acc" in text and "0.880        0.910" in text and "farther away: 132" in text
     assert "ratio each round: 0.90, 0.84, 0.85" in text and "tutorial default each round: 37.0 s, 36.0 s, 37.5 s" in text
     single = "\n".join(_recipe_lines({**comparison, "rounds": 1}))
     assert "each round" not in single

@@ -31,6 +31,41 @@ def test_squeeze_and_excitation_only_in_the_last_two_blocks_where_maps_are_small
     assert model.layers[-3].output.shape[1:] == (512,) and type(model.layers[-4]).__name__ == "Multiply"
 
 
+def test_pooling_in_the_blocks_is_anti_aliased_with_a_fixed_blur_that_training_and_saving_keep(tmp_path):
+    import keras
+
+    from bigcats.model import build_cnn, compile_model
+
+    model = build_cnn(32)
+    blurs = [layer for layer in model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)]
+    assert [tuple(b.output.shape[1:]) for b in blurs] == [(4, 4, 64), (2, 2, 128), (1, 1, 256)]
+    binomial = np.outer([1, 2, 1], [1, 2, 1]) / 16
+    kernels = [b.get_weights()[0] for b in blurs]
+    for blur, kernel in zip(blurs, kernels):
+        assert not blur.trainable and kernel.shape[:3] == (3, 3, blur.output.shape[-1])
+        np.testing.assert_allclose(kernel, np.repeat(binomial[:, :, None, None], kernel.shape[2], axis=2))
+    compile_model(model).fit(np.random.uniform(0, 255, (8, 32, 32, 3)), np.arange(8) % 2, epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    for kernel, blur in zip(kernels, [lay for lay in reloaded.layers if isinstance(lay, keras.layers.DepthwiseConv2D)]):
+        np.testing.assert_array_equal(blur.get_weights()[0], kernel)
+
+
+def test_anti_aliased_pooling_changes_less_than_max_pooling_when_the_picture_moves_a_pixel():
+    import keras
+    from keras import layers
+
+    from bigcats.model import _max_blur_pool
+
+    stripes = np.zeros((1, 32, 33, 1), "float32")
+    stripes[:, :, ::4] = 1.0  # thin vertical stripes, 4 px apart
+    pictures = keras.Input((32, 32, 1))
+    pooled = {"max": keras.Model(pictures, layers.MaxPooling2D(padding="same")(pictures)),
+              "anti-aliased": keras.Model(pictures, _max_blur_pool(pictures))}
+    change = {name: float(np.abs(m(stripes[:, :, :32]) - m(stripes[:, :, 1:])).mean()) for name, m in pooled.items()}
+    assert change["anti-aliased"] < 0.2 * change["max"]  # measured: 0.05 against 1.0
+
+
 def test_output_layer_stays_float32_under_mixed_precision():
     import keras
 
@@ -132,11 +167,13 @@ def test_recipe_comparison_trains_both_in_interleaved_rounds_and_scores_them_on_
                              original_epochs=1, stress_copies=1, rounds=2)
     original, tutorial = result["recipes"]
     assert original["image_size"] == 48 and tutorial["image_size"] == 32
-    assert all(r["epochs_run"] == 1 and 0 <= r["stress_accuracy"] <= 1 for r in (original, tutorial))
+    assert all(r["epochs_run"] == 1 and 0 <= r["stress_accuracy"] <= 1 and 0 <= r["farther_accuracy"] <= 1
+               for r in (original, tutorial))
     assert len(original["train_seconds_each"]) == len(tutorial["train_seconds_each"]) == 2
     ratios = [t / o for o, t in zip(original["train_seconds_each"], tutorial["train_seconds_each"])]
     assert result["time_ratios"] == pytest.approx(ratios) and result["time_ratio"] == pytest.approx(sum(ratios) / 2)
     assert result["stress_images"] == sum(1 for _ in (tmp_path / "stress").rglob("*.jpg")) > 0
+    assert result["farther_images"] == len(list((tmp_path / "farther").rglob("*_farther[01].jpg"))) > 0
     order = [line.split("training the ")[1] for line in capsys.readouterr().out.splitlines() if "training the" in line]
     assert order == ["original 2022 recipe...", "tutorial default...", "tutorial default...", "original 2022 recipe..."]
     with pytest.raises(ValueError, match="rounds=0"):

@@ -61,3 +61,19 @@ def test_a_new_stress_set_replaces_the_last_one_and_touches_nothing_else(tmp_pat
     with pytest.raises(ValueError, match="not stress copies"):
         make_stress_set(items, ["lion", "tiger"], out)
     assert mine.read_bytes() == b"not ours" and (out / "lion" / "src0_stress0.jpg").exists()
+
+
+def test_farther_copies_are_the_whole_photo_farther_away_and_unknown_kinds_are_refused(tmp_path):
+    import pytest
+
+    items = []
+    for i in range(2):
+        path = tmp_path / f"src{i}.jpg"
+        path.write_bytes(jpeg_bytes(random_rgb(i, 120, 160)))
+        items.append((path, i))
+    out = make_stress_set(items, ["lion", "tiger"], tmp_path / "farther", copies=2, seed=4, kind="farther")
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))
+    assert files == ["lion/src0_farther0.jpg", "lion/src0_farther1.jpg", "tiger/src1_farther0.jpg", "tiger/src1_farther1.jpg"]
+    assert {Image.open(out / f).size for f in files} == {(160, 120)}  # the frame stays; the photo shrinks in it
+    with pytest.raises(ValueError, match="kind='closer'"):
+        make_stress_set(items, ["lion", "tiger"], tmp_path / "x", kind="closer")
