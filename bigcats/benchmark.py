@@ -177,11 +177,10 @@ def _in_fresh_process(function, *args, **kwargs):
 def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=config.EPOCHS,
                     original_size=256, original_epochs=20, stress_copies=3, rounds=1):
     """Train the 2022 recipe and the tutorial's default side by side, in this run, on the same
-    split; score both on the test split and on hard transformed copies of it (an independent
-    check: other framing, distance, sizes, light and compression), and on copies of it from
-    farther away only. Returns the table and the time
-    ratio: with `rounds` > 1, both are trained that many times, interleaved, and the ratio is the
-    median of the rounds' ratios (each round's two runs are close in time, so a machine that
+    split; score both on the test split, on hard transformed copies of it (an independent check:
+    other framing, distance, sizes, light and compression) and on copies of it from farther away
+    only. Returns the table and the time ratio: with `rounds` > 1, both are trained that many
+    times, interleaved, and the ratio is the median of the rounds' ratios (each round's two runs are close in time, so a machine that
     slows down for a while slows both).
 
     The 2022 recipe keeps its own input pipeline (every photo decoded again every epoch, no

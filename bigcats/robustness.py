@@ -86,7 +86,8 @@ KINDS = {"stress": stress, "farther": farther}
 
 def _clear_earlier_copies(out_dir):
     """Copies left by an earlier run (of other photos, or of another data set) would be scored
-    with the new ones. Only stress copies are removed; anything else there is not ours."""
+    with the new ones. Only copies made here (stress or farther) are removed; anything else there
+    is not ours."""
     earlier = [p for p in Path(out_dir).rglob("*") if p.is_file()]
     foreign = [p for p in earlier if not COPY_NAME.fullmatch(p.name)]
     if foreign:
