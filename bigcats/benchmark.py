@@ -180,8 +180,8 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
     split; score both on the test split, on hard transformed copies of it (an independent check:
     other framing, distance, sizes, light and compression) and on copies of it from farther away
     only. Returns the table and the time ratio: with `rounds` > 1, both are trained that many
-    times, interleaved, and the ratio is the median of the rounds' ratios (each round's two runs are close in time, so a machine that
-    slows down for a while slows both).
+    times, interleaved, and the ratio is the median of the rounds' ratios (each round's two runs
+    are close in time, so a machine that slows down for a while slows both).
 
     The 2022 recipe keeps its own input pipeline (every photo decoded again every epoch, no
     cache), batch size (32) and learning rate (Adam's default, constant), but not its take/skip
