@@ -135,8 +135,9 @@ def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config
     return result
 
 
-# Measured on two lent NVIDIA H100 machines (Keras 3 on JAX, this model, 144 px, batch 16; README, "What a
-# GPU buys"): 2,250 and 3,675 photos/s. The lower one: a reference for those without a GPU, not a result of this run.
+# Measured on two lent NVIDIA H100 machines (Keras 3 on JAX, this model, 144 px, batch 16; README,
+# "What a GPU buys"): 2,250 and 3,675 photos/s. The lower one, as a reference for those without a
+# GPU: not a result of this run.
 GPU_IMAGES_PER_SECOND = 2250
 
 
