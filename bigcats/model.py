@@ -54,7 +54,8 @@ def _max_blur_pool(x):
     # one pixel can change what comes out: the map aliases. Anti-aliased ("MaxBlurPool", Zhang,
     # 2019, "Making convolutional networks shift-invariant again"): the max over every window,
     # then a fixed [1 2 1] blur before keeping every other pixel. Over nine seeds it scored
-    # 0.4-1.5 points higher on every check, for about 6% more time per step (README, round 8).
+    # 0.4-1.5 points higher on every check, for about 6% more time per step on a 2-core CPU (an H100
+    # at batch 16: 10-17%; README, round 8).
     x = layers.MaxPooling2D(pool_size=2, strides=1, padding="same")(x)  # "same": a 32-px image still fits
     # built-in layers only, so `load_model(safe_mode=True)` needs nothing of ours; "zeros" draws no
     # random numbers, so every other layer starts from the weights the seed gave it before

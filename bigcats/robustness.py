@@ -91,8 +91,8 @@ def _clear_earlier_copies(out_dir):
     earlier = [p for p in Path(out_dir).rglob("*") if p.is_file()]
     foreign = [p for p in earlier if not COPY_NAME.fullmatch(p.name)]
     if foreign:
-        raise ValueError(f"{out_dir} holds files that are not stress copies, e.g. {foreign[0]}. "
-                         "Give make_stress_set a new or empty folder.")
+        raise ValueError(f"{out_dir} holds files that are not stress copies (nor farther-away ones), "
+                         f"e.g. {foreign[0]}. Give make_stress_set a new or empty folder.")
     for path in earlier:
         path.unlink()
 
