@@ -96,7 +96,7 @@ def cmd_train(args):
 def cmd_evaluate(args):
     from bigcats.evaluate import evaluate
 
-    result, _, _ = evaluate(args.model, args.data, split=args.split)
+    result, _, _ = evaluate(args.model, args.data, split=args.split, mirror=not args.one_look)
     text = (f"{result['split']} split of {args.data}: n={result['n']} accuracy={result['accuracy']:.3f} "
             f"precision={result['precision']:.3f} recall={result['recall']:.3f} f1={result['f1']:.3f}\n"
             f"confusion matrix (rows true, columns predicted; {', '.join(result['class_names'])}): "
@@ -109,7 +109,7 @@ def cmd_predict(args):
     from bigcats.evaluate import load_trained_model, predict_files
 
     model, record = load_trained_model(args.model)
-    results = predict_files(model, record, args.images)
+    results = predict_files(model, record, args.images, mirror=not args.one_look)
     for r in results:
         if args.json:
             _emit(args, r)
@@ -186,6 +186,11 @@ def cmd_tutorial(args):
     return 0
 
 
+def _one_look_option(parser):
+    parser.add_argument("--one-look", action="store_true",
+                        help="one prediction per photo, half the work (default: the average with its mirror image)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m bigcats", description="Lions vs tigers on the GPU: the tutorial's tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,12 +237,14 @@ def build_parser():
                    help="which part of DATA_DIR (default: test, the images training never saw; "
                         "'all' for a folder of new photos)")
     p.add_argument("--json", action="store_true")
+    _one_look_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify photos (files or folders)")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _one_look_option(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("benchmark", help="training speed per device and input-pipeline speed")

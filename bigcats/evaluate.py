@@ -40,10 +40,37 @@ def load_trained_model(model_path):
     return model, record
 
 
-def predict_probabilities(model, items, image_size, batch_size=32):
+def mirrored(images):
+    """Photos flipped left to right: one photo (height, width, channels), a batch of them, or a
+    tf.data pipeline of batches."""
+    import tensorflow as tf
+
+    if isinstance(images, tf.data.Dataset):
+        return images.map(mirrored)
+    return tf.reverse(images, axis=[-2])
+
+
+def classify(model, images, mirror=True):
+    """Class probabilities for a batch of photos (or a pipeline of batches) as the model was
+    trained on them: RGB, [0, 255], its input size. mirror: average the answers for each photo
+    and its mirror image. A lion is a lion both ways round (training shows every photo both
+    ways), but a model's mistakes are not symmetric, so two looks make fewer of them: over
+    fifteen trained models, 0.25-0.9 points more on every check but the validation photos (the
+    same), for twice the work (README, "After round 8")."""
+    import tensorflow as tf
+
+    if not mirror:
+        return model.predict(images, verbose=0)
+    if isinstance(images, tf.data.Dataset):
+        return (model.predict(images, verbose=0) + model.predict(mirrored(images), verbose=0)) / 2
+    # both looks in one call: for a single photo, most of predict's time is the call itself
+    both = model.predict(tf.concat([images, mirrored(images)], axis=0), verbose=0)
+    return (both[: len(both) // 2] + both[len(both) // 2:]) / 2
+
+
+def predict_probabilities(model, items, image_size, batch_size=32, mirror=True):
     """Class probabilities, one row per (path, label) item, through the training pipeline."""
-    ds = make_dataset(items, image_size, batch_size)
-    return model.predict(ds.map(lambda x, y: x), verbose=0)
+    return classify(model, make_dataset(items, image_size, batch_size).map(lambda x, y: x), mirror)
 
 
 def metrics(y_true, y_pred, class_names):
@@ -73,14 +100,14 @@ def metrics(y_true, y_pred, class_names):
     }
 
 
-def evaluate(model_path, data_dir, split="test"):
+def evaluate(model_path, data_dir, split="test", mirror=True):
     """Load a saved model and score it: see evaluate_model."""
-    return evaluate_model(*load_trained_model(model_path), data_dir, split)
+    return evaluate_model(*load_trained_model(model_path), data_dir, split, mirror)
 
 
-def evaluate_model(model, record, data_dir, split="test"):
+def evaluate_model(model, record, data_dir, split="test", mirror=True):
     """Score a model on one split of data_dir ('all' for every image). Returns
-    (metrics dict, items, probabilities) so callers can plot the mistakes."""
+    (metrics dict, items, probabilities) so callers can plot the mistakes. mirror: see `classify`."""
     splits = split_images(data_dir)
     items = [i for s in splits.values() for i in s] if split == "all" else splits[split]
     if not items:
@@ -88,7 +115,7 @@ def evaluate_model(model, record, data_dir, split="test"):
     bad = find_unusable([p for p, _ in items], progress=False)
     if bad:  # a bad file would stop model.predict with TensorFlow's decoder error
         raise BadImagesError(bad_images_message(bad, data_dir))
-    probabilities = predict_probabilities(model, items, record["image_size"])
+    probabilities = predict_probabilities(model, items, record["image_size"], mirror=mirror)
     y_true = np.array([label for _, label in items])
     result = metrics(y_true, probabilities.argmax(axis=1), record["class_names"])
     result["split"] = split
@@ -106,9 +133,9 @@ def expand_inputs(inputs):
     return paths
 
 
-def predict_files(model, record, inputs):
+def predict_files(model, record, inputs, mirror=True):
     """One result per image: {file, label, probability} or {file, error}. A bad file never
-    stops the others."""
+    stops the others. mirror: see `classify`."""
     from tqdm import tqdm
 
     paths = expand_inputs(inputs)
@@ -121,7 +148,7 @@ def predict_files(model, record, inputs):
             reason = "file not found" if not path.exists() else f"cannot read image: {message}"
             results.append({"file": str(path), "error": reason})
             continue
-        probabilities = model.predict(image[None, ...], verbose=0)[0]
+        probabilities = classify(model, image[None, ...], mirror)[0]
         best = int(np.argmax(probabilities))
         results.append({"file": str(path), "label": record["class_names"][best], "probability": float(probabilities[best])})
     return results

@@ -81,9 +81,10 @@ def test_predict_json_reports_bad_files_and_answers_the_rest(trained):
 @pytest.mark.slow
 def test_predict_a_folder_succeeds(trained):
     _, data, model = trained
-    done = bigcats("predict", "--model", model, data / "lion", "--json")
-    assert done.returncode == 0
-    assert len(json_lines(done.stdout)) == 16
+    for options in ([], ["--one-look"]):
+        done = bigcats("predict", "--model", model, data / "lion", "--json", *options)
+        assert done.returncode == 0
+        assert len(json_lines(done.stdout)) == 16
 
 
 @pytest.mark.slow

@@ -106,6 +106,8 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     assert "RGB (right)" in text05
     hard = float(re.search(r"hard copies of the same:\s+accuracy (\d\.\d+)", text05).group(1))
     assert 0.0 <= hard <= 1.0 and len(list((tmp_path / "reports" / "stress_test").rglob("*.jpg"))) > 0
+    looks = re.findall(r"hard copies, (?:one|two) looks?:\s+accuracy (\d\.\d+)", text05)
+    assert len(looks) == 2 and float(looks[1]) == hard  # the two looks are what evaluate_model reports
     assert png_count(executed["05_evaluate_and_predict"]) == 5
     # 06: a figure per device and for the pipeline; no GPU here, and it says so.
     bench = json.loads((tmp_path / "reports" / "benchmark.json").read_text())

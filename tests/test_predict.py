@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bigcats.evaluate import ModelLoadError, load_trained_model, predict_files
+from bigcats.evaluate import ModelLoadError, classify, load_trained_model, predict_files, predict_probabilities
 from conftest import jpeg_bytes, png_bytes, random_rgb
 
 
@@ -58,3 +58,38 @@ def test_a_model_without_its_history_still_loads_with_generic_names(model_file, 
     lonely.write_bytes(model_file.read_bytes())
     _, record = load_trained_model(lonely)
     assert record["class_names"] == ["class_0", "class_1"] and record["image_size"] == 32
+
+
+@pytest.fixture(scope="module")
+def lopsided_model():
+    """A model that sees only the left half of a photo, so its mirror image gets another answer."""
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    left = keras.layers.Cropping2D(((0, 0), (0, 4)))(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(left))
+    return keras.Model(inputs, outputs)
+
+
+def bright_on_the_left(n=1):
+    photos = np.zeros((n, 8, 8, 3), "float32")
+    photos[:, :, :4] = 255
+    return photos
+
+
+def test_two_looks_average_the_photo_and_its_mirror_image(lopsided_model):
+    photos = bright_on_the_left()
+    one_look = classify(lopsided_model, photos, mirror=False)
+    mirror_only = lopsided_model.predict(photos[:, :, ::-1], verbose=0)
+    assert not np.allclose(one_look, mirror_only)  # else the average could not be told apart
+    assert np.allclose(classify(lopsided_model, photos), (one_look + mirror_only) / 2)
+
+
+def test_files_folders_and_pipelines_get_the_same_two_looks(lopsided_model, tmp_path):
+    photo = tmp_path / "left.png"
+    photo.write_bytes(png_bytes(bright_on_the_left()[0].astype(np.uint8)))
+    expected = classify(lopsided_model, bright_on_the_left())[0]
+    from_pipeline = predict_probabilities(lopsided_model, [(photo, 0)], 8)[0]
+    [answer] = predict_files(lopsided_model, {"image_size": 8, "class_names": ["lion", "tiger"]}, [tmp_path])
+    assert np.allclose(from_pipeline, expected, atol=1e-5)
+    assert answer["probability"] == pytest.approx(expected.max(), abs=1e-5)
