@@ -57,15 +57,8 @@ def classify(model, images, mirror=True):
     ways), but a model's mistakes are not symmetric, so two looks make fewer of them: over
     fifteen trained models, 0.25-0.9 points more on every check but the validation photos (the
     same), for twice the work (README, "After round 8")."""
-    import tensorflow as tf
-
-    if not mirror:
-        return model.predict(images, verbose=0)
-    if isinstance(images, tf.data.Dataset):
-        return (model.predict(images, verbose=0) + model.predict(mirrored(images), verbose=0)) / 2
-    # both looks in one call: for a single photo, most of predict's time is the call itself
-    both = model.predict(tf.concat([images, mirrored(images)], axis=0), verbose=0)
-    return (both[: len(both) // 2] + both[len(both) // 2:]) / 2
+    probabilities = model.predict(images, verbose=0)
+    return (probabilities + model.predict(mirrored(images), verbose=0)) / 2 if mirror else probabilities
 
 
 def predict_probabilities(model, items, image_size, batch_size=32, mirror=True):
@@ -133,13 +126,13 @@ def expand_inputs(inputs):
     return paths
 
 
-def predict_files(model, record, inputs, mirror=True):
-    """One result per image: {file, label, probability} or {file, error}. A bad file never
-    stops the others. mirror: see `classify`."""
+def predict_files(model, record, inputs, mirror=True, batch_size=32):
+    """One result per image, in order: {file, label, probability} or {file, error}. A bad file
+    never stops the others. mirror: see `classify`."""
     from tqdm import tqdm
 
     paths = expand_inputs(inputs)
-    results = []
+    results, waiting = [], []  # waiting: (result, image) read but not yet classified
     for path in tqdm(paths, desc="Classifying", unit="photo", disable=len(paths) < 20):
         try:
             image = load_image(path, record["image_size"])
@@ -148,7 +141,19 @@ def predict_files(model, record, inputs, mirror=True):
             reason = "file not found" if not path.exists() else f"cannot read image: {message}"
             results.append({"file": str(path), "error": reason})
             continue
-        probabilities = classify(model, image[None, ...], mirror)[0]
-        best = int(np.argmax(probabilities))
-        results.append({"file": str(path), "label": record["class_names"][best], "probability": float(probabilities[best])})
+        results.append({"file": str(path)})
+        waiting.append((results[-1], image))
+        if len(waiting) == batch_size:
+            _answer(model, record, waiting, mirror)
+    _answer(model, record, waiting, mirror)
     return results
+
+
+def _answer(model, record, waiting, mirror):
+    # many photos to a call: for one photo, most of predict's time is the call itself
+    if not waiting:
+        return
+    for (result, _), probabilities in zip(waiting, classify(model, np.stack([image for _, image in waiting]), mirror)):
+        best = int(np.argmax(probabilities))
+        result.update(label=record["class_names"][best], probability=float(probabilities[best]))
+    waiting.clear()

@@ -43,6 +43,22 @@ def test_every_kind_of_photo_gets_an_answer(model_file, tmp_path):
         assert r["label"] in ("lion", "tiger") and 0.5 <= r["probability"] <= 1.0, r
 
 
+def test_answers_come_back_in_order_whatever_the_batches(model_file, tmp_path):
+    names = ["a.jpg", "broken.jpg", "b.jpg", "c.jpg", "missing.jpg", "d.jpg"]
+    for i, name in enumerate(names):
+        if name != "missing.jpg":
+            (tmp_path / name).write_bytes(jpeg_bytes(random_rgb(i)))
+    (tmp_path / "broken.jpg").write_bytes(jpeg_bytes(random_rgb(9))[:150])
+    model, record = load_trained_model(model_file)
+    one_by_one = predict_files(model, record, [tmp_path / n for n in names], batch_size=1)
+    in_pairs = predict_files(model, record, [tmp_path / n for n in names], batch_size=2)
+    assert [r["file"] for r in in_pairs] == [str(tmp_path / n) for n in names]
+    assert ["error" in r for r in in_pairs] == [False, True, False, False, True, False]
+    for alone, paired in zip(one_by_one, in_pairs):
+        assert alone.keys() == paired.keys() and alone.get("label") == paired.get("label")
+        assert alone.get("probability", 0) == pytest.approx(paired.get("probability", 0), abs=1e-5)
+
+
 def test_a_model_file_with_code_in_it_is_refused(tmp_path):
     import keras
 
