@@ -128,7 +128,7 @@ def expand_inputs(inputs):
 
 def predict_files(model, record, inputs, mirror=True, batch_size=32):
     """One result per image, in order: {file, label, probability} or {file, error}. A bad file
-    never stops the others. mirror: see `classify`."""
+    never stops the others. mirror: see `classify`; batch_size: photos per call to the model."""
     from tqdm import tqdm
 
     paths = expand_inputs(inputs)
