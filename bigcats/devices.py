@@ -109,9 +109,21 @@ def training_setup(devices=None, mixed_precision="auto"):
         precision = "mixed_float16" if mixed_precision else "float32"
         reasons.append(f"precision set by the caller: {precision}")
     keras.mixed_precision.set_global_policy(precision)
-    if gpus:
-        reasons.append("XLA: Keras compiles the training step with XLA on GPUs (jit_compile='auto')")
+    reasons.append(xla_reason(strategy.num_replicas_in_sync, gpu=bool(gpus)))
     return TrainingSetup(strategy, device, strategy.num_replicas_in_sync, precision, reasons)
+
+
+def xla_reason(replicas, gpu=True):
+    """What Keras' jit_compile="auto" decides. With a GPU it compiles the training step with XLA,
+    except for a model built under a tf.distribute strategy such as MirroredStrategy
+    (keras/src/trainers/trainer.py, `_resolve_auto_jit_compile`). Without one it never does:
+    forced on, XLA made this model's training step 7x slower on a 2-core CPU (README, "What a GPU
+    buys")."""
+    if not gpu:
+        return "XLA: off, as Keras' jit_compile='auto' leaves it on a machine without a GPU"
+    if replicas > 1:
+        return "XLA: off, as Keras' jit_compile='auto' leaves it under tf.distribute (MirroredStrategy)"
+    return "XLA: Keras compiles the training step with XLA on the GPU (jit_compile='auto')"
 
 
 def time_matmul(device, n=1024, repeats=5):

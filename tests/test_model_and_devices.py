@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from bigcats.devices import choose_precision
+from bigcats.devices import choose_precision, xla_reason
 from bigcats.evaluate import metrics
 from conftest import ROOT
 
@@ -99,6 +99,25 @@ def test_metrics_on_a_known_confusion():
 def test_precision_choice(ccs, expected):
     gpus = [{"name": f"GPU:{i}", "device_name": "x", "compute_capability": cc} for i, cc in enumerate(ccs)]
     assert choose_precision(gpus)[0] == expected
+
+
+def test_what_training_says_of_xla_is_what_keras_decides_on_a_gpu(monkeypatch):
+    """Keras' jit_compile="auto" compiles with XLA where it sees a GPU, except for a model built
+    under a distribution strategy, and never on a CPU-only machine. A pretend GPU in TensorFlow's
+    device list shows the first two here."""
+    import tensorflow as tf
+
+    from bigcats.model import build_cnn
+
+    cpu_only = build_cnn(32)._resolve_auto_jit_compile()
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])  # before the pretend GPU: it lists devices
+    gpu = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda *args: [gpu])
+    alone = build_cnn(32)._resolve_auto_jit_compile()
+    with strategy.scope():
+        mirrored = build_cnn(32)._resolve_auto_jit_compile()
+    assert (cpu_only, alone, mirrored) == (False, True, False)
+    assert "off" in xla_reason(1, gpu=False) and "compiles" in xla_reason(1) and "off" in xla_reason(2)
 
 
 @pytest.mark.slow
