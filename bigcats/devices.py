@@ -120,9 +120,9 @@ def xla_reason(replicas, gpu=True):
     forced on, XLA made this model's training step 7x slower on a 2-core CPU (README, "What a GPU
     buys")."""
     if not gpu:
-        return "XLA: off, as Keras' jit_compile='auto' leaves it on a machine without a GPU"
+        return "XLA: off (Keras' jit_compile='auto' never uses it without a GPU)"
     if replicas > 1:
-        return "XLA: off, as Keras' jit_compile='auto' leaves it under tf.distribute (MirroredStrategy)"
+        return "XLA: off (Keras' jit_compile='auto' does not use it under tf.distribute: MirroredStrategy)"
     return "XLA: Keras compiles the training step with XLA on the GPU (jit_compile='auto')"
 
 
