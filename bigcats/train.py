@@ -149,8 +149,9 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     model.save(model_path)
 
     values = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    # xla: what Keras actually did, beside the reason training_setup foresaw before the model existed
     setup_info = {"device": setup.device, "replicas": setup.replicas, "precision": setup.precision,
-                  "reasons": setup.reasons}
+                  "xla": bool(model.jit_compile), "reasons": setup.reasons}
     record = write_record(model_path, data_dir, names, splits, values, seconds, setup_info,
                           image_size=image_size, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                           epochs_requested=epochs, schedule=schedule, architecture=model.name)

@@ -137,6 +137,7 @@ def test_training_mirrors_over_two_logical_devices(tiny_data, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     setup = json.loads(done.stdout.strip().splitlines()[-1])
     assert setup["replicas"] == 2 and "MirroredStrategy" in setup["reasons"][0]
+    assert setup["xla"] is False and "XLA: off" in setup["reasons"][-1]  # what Keras did, as foreseen
     assert (tmp_path / "m.keras").exists()
 
 
