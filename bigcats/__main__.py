@@ -106,17 +106,15 @@ def cmd_evaluate(args):
 
 
 def cmd_predict(args):
-    from bigcats.evaluate import load_trained_model, predict_files
+    from bigcats.evaluate import describe, load_trained_model, predict_files
 
     model, record = load_trained_model(args.model)
     results = predict_files(model, record, args.images, mirror=not args.one_look)
     for r in results:
         if args.json:
             _emit(args, r)
-        elif "error" in r:
-            print(f"{r['file']}: ERROR {r['error']}")
         else:
-            print(f"{r['file']}: {r['label']} ({r['probability']:.1%})")
+            print(f"{r['file']}: {describe(r)}")
     return 1 if any("error" in r for r in results) or not results else 0
 
 

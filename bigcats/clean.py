@@ -63,6 +63,12 @@ def _header(path):
             return None
 
 
+def pixel_size(path):
+    """(width, height) as the file's header says, or None if PIL cannot read it."""
+    header = _header(path)
+    return header and header[0] != "?" and header[2:]
+
+
 def _decode_error(path):
     """The error TensorFlow's decoder raises on this file during training, or ''."""
     import tensorflow as tf

@@ -1,13 +1,22 @@
 """Reloading a saved model, scoring it, and classifying new photos the way it was trained."""
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from bigcats.data import has_image_extension, is_clutter, load_image, make_dataset, split_images
-from bigcats.clean import find_unusable
+from bigcats.data import IMAGE_EXTENSIONS, has_image_extension, is_clutter, load_image, make_dataset, split_images
+from bigcats.clean import TINY_SIDE, check_file, find_unusable, pixel_size
 from bigcats.train import BadImagesError, bad_images_message, history_path
+
+
+# What `predict` looks for in a folder: what training reads, and WebP, which TensorFlow's decoder
+# also reads and which photos saved from a web page often are.
+PREDICT_EXTENSIONS = IMAGE_EXTENSIONS + (".webp",)
+# Photo formats the decoder cannot read: listed so that they get an error saying what to do,
+# where a folder would otherwise pass over them in silence.
+UNREADABLE_PHOTOS = {".tif": "TIFF", ".tiff": "TIFF", ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF"}
 
 
 class ModelLoadError(RuntimeError):
@@ -115,38 +124,74 @@ def evaluate_model(model, record, data_dir, split="test", mirror=True):
     return result, items, probabilities
 
 
-def expand_inputs(inputs):
-    """Files as given; folders replaced by the images inside them (sorted)."""
+def expand_inputs(inputs, skipped=None):
+    """Files as given; folders replaced by the photos inside them (sorted). Other files in a
+    folder (notes, videos) are left out and, if `skipped` is a list, added to it."""
     paths = []
     for item in map(Path, inputs):
-        if item.is_dir():
-            paths += sorted(p for p in item.rglob("*") if p.is_file() and has_image_extension(p) and not is_clutter(p))
-        else:
+        if not item.is_dir():
             paths.append(item)
+            continue
+        for path in sorted(p for p in item.rglob("*") if p.is_file() and not is_clutter(p)):
+            suffix = path.suffix.lower()
+            if suffix in PREDICT_EXTENSIONS or suffix in UNREADABLE_PHOTOS:
+                paths.append(path)
+            elif skipped is not None:
+                skipped.append(path)
     return paths
 
 
 def predict_files(model, record, inputs, mirror=True, batch_size=32):
-    """One result per image, in order: {file, label, probability} or {file, error}. A bad file
-    never stops the others. mirror: see `classify`; batch_size: photos per call to the model."""
+    """One result per photo, in order: {file, label, probability} (and a `note` where the answer
+    means little) or {file, error}. A bad file never stops the others. mirror: see `classify`;
+    batch_size: photos per call to the model."""
     from tqdm import tqdm
 
-    paths = expand_inputs(inputs)
+    skipped = []
+    paths = expand_inputs(inputs, skipped)
+    if skipped:
+        print(f"Skipped {len(skipped)} file(s) in the folder(s) that are not photos, e.g. {skipped[0]}",
+              file=sys.stderr)
     results, waiting = [], []  # waiting: (result, image) read but not yet classified
     for path in tqdm(paths, desc="Classifying", unit="photo", disable=len(paths) < 20):
-        try:
-            image = load_image(path, record["image_size"])
-        except Exception as error:
-            message = getattr(error, "message", str(error)).split("}}")[-1].strip().splitlines()[0]
-            reason = "file not found" if not path.exists() else f"cannot read image: {message}"
-            results.append({"file": str(path), "error": reason})
-            continue
-        results.append({"file": str(path)})
-        waiting.append((results[-1], image))
+        result = _read(path, record["image_size"])
+        results.append(result)
+        if "image" in result:
+            waiting.append((result, result.pop("image")))
         if len(waiting) == batch_size:
             _answer(model, record, waiting, mirror)
     _answer(model, record, waiting, mirror)
     return results
+
+
+def _read(path, image_size):
+    """{file, image} ready for the model, with a `note` for a tiny photo, or {file, error}."""
+    result = {"file": str(path)}
+    if path.suffix.lower() in UNREADABLE_PHOTOS:
+        kind = UNREADABLE_PHOTOS[path.suffix.lower()]
+        return {**result, "error": f"{kind} photos are not read by TensorFlow's decoder: convert it to JPEG or PNG"}
+    try:
+        result["image"] = load_image(path, image_size)
+    except Exception as error:
+        if not path.exists():
+            return {**result, "error": "file not found"}
+        if has_image_extension(path):  # the cleaner's reasons say what the file is and what to do
+            message = check_file(path).reason
+        else:
+            message = getattr(error, "message", str(error)).split("}}")[-1].strip().splitlines()[0]
+        return {**result, "error": f"cannot read image: {message}"}
+    size = pixel_size(path)
+    if size and min(size) < TINY_SIDE:
+        result["note"] = f"tiny: {size[0]}x{size[1]} pixels, too few to show a cat; the answer means little"
+    return result
+
+
+def describe(result):
+    """One result of `predict_files` in words: 'lion (97.2%)', with its note, or 'ERROR why'."""
+    if "error" in result:
+        return f"ERROR {result['error']}"
+    note = f" [{result['note']}]" if "note" in result else ""
+    return f"{result['label']} ({result['probability']:.1%}){note}"
 
 
 def _answer(model, record, waiting, mirror):

@@ -1,6 +1,7 @@
 """Prediction never surprises: odd inputs read like training images, unsafe models refused."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +110,23 @@ def test_files_folders_and_pipelines_get_the_same_two_looks(lopsided_model, tmp_
     [answer] = predict_files(lopsided_model, {"image_size": 8, "class_names": ["lion", "tiger"]}, [tmp_path])
     assert np.allclose(from_pipeline, expected, atol=1e-5)
     assert answer["probability"] == pytest.approx(expected.max(), abs=1e-5)
+
+
+def test_a_folder_from_anywhere_gets_answers_errors_and_notes(model_file, tmp_path, capsys):
+    from PIL import Image
+
+    pixels = random_rgb(3, 120, 90)
+    Image.fromarray(pixels).save(tmp_path / "saved_from_the_web.webp")
+    Image.fromarray(pixels).save(tmp_path / "scan.tif")
+    (tmp_path / "thumbnail.jpg").write_bytes(jpeg_bytes(random_rgb(4, 8, 12)))
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("where I took them")
+    model, record = load_trained_model(model_file)
+    results = {Path(r["file"]).name: r for r in predict_files(model, record, [tmp_path])}
+    assert sorted(results) == ["empty.jpg", "saved_from_the_web.webp", "scan.tif", "thumbnail.jpg"]
+    assert results["saved_from_the_web.webp"]["label"] in ("lion", "tiger")
+    assert "note" not in results["saved_from_the_web.webp"]
+    assert results["thumbnail.jpg"]["label"] in ("lion", "tiger") and "tiny: 12x8" in results["thumbnail.jpg"]["note"]
+    assert "TIFF" in results["scan.tif"]["error"] and "convert it to JPEG or PNG" in results["scan.tif"]["error"]
+    assert "empty file (0 bytes)" in results["empty.jpg"]["error"]
+    assert "Skipped 1 file" in capsys.readouterr().err
