@@ -217,19 +217,22 @@ def build_parser():
     p = sub.add_parser("train", help="train the CNN on DATA_DIR/<class>/ and save a .keras model")
     p.add_argument("--data", default=DEFAULT_DATA, metavar="DATA_DIR",
                    help=f"default {DEFAULT_DATA} (a synthetic set is made if it is empty)")
-    p.add_argument("--model", default=DEFAULT_MODEL, metavar="OUT.keras")
-    p.add_argument("--epochs", type=int, default=config.EPOCHS)
-    p.add_argument("--image-size", type=int, default=config.IMAGE_SIZE)
-    p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="OUT.keras", help="where to save it (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=config.EPOCHS, help="passes over the training photos (default %(default)s)")
+    p.add_argument("--image-size", type=int, default=config.IMAGE_SIZE,
+                   help="photos are resized to this many pixels square (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE,
+                   help="photos per step; with several GPUs, per GPU (default %(default)s)")
     p.add_argument("--learning-rate", type=float, default=config.LEARNING_RATE,
                    help=f"Adam's starting rate, decayed by a cosine (default {config.LEARNING_RATE})")
-    p.add_argument("--seed", type=int, default=config.SEED)
+    p.add_argument("--seed", type=int, default=config.SEED,
+                   help="fixes the initial weights and the augmentation (default %(default)s)")
     p.add_argument("--multi-worker", action="store_true",
                    help="train across the machines listed in TF_CONFIG (MultiWorkerMirroredStrategy)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a saved model on a data folder")
-    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--model", default=DEFAULT_MODEL, help="default %(default)s")
     p.add_argument("--data", default=DEFAULT_DATA, metavar="DATA_DIR")
     p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
                    help="which part of DATA_DIR (default: test, the images training never saw; "
@@ -239,8 +242,8 @@ def build_parser():
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify photos (files or folders)")
-    p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="default %(default)s")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photo files or folders of them")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     _one_look_option(p)
     p.set_defaults(func=cmd_predict)
