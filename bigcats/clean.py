@@ -8,7 +8,6 @@ subfolder, and the JSON report and the quarantine folder's REASONS.txt say why.
 
 import shutil
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,21 +51,22 @@ def _header(path):
     """(format, mode, width, height) from the header only, or None if PIL cannot read it."""
     from PIL import Image
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PIL warns on big images; we judge size ourselves
-        try:
-            with Image.open(path) as image:
-                return image.format, image.mode, image.width, image.height
-        except Image.DecompressionBombError:
-            return "?", "?", 10**5, 10**5
-        except Exception:
-            return None
+    # Reading a header decodes nothing, so PIL's decompression-bomb limit is lifted for it: we
+    # judge the size ourselves (MAX_PIXELS), and the refusal should name the real size.
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as image:
+            return image.format, image.mode, image.width, image.height
+    except Exception:
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def pixel_size(path):
     """(width, height) as the file's header says, or None if PIL cannot read it."""
     header = _header(path)
-    return header and header[0] != "?" and header[2:]
+    return header and header[2:]
 
 
 def _decode_error(path):

@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -52,6 +54,7 @@ def corpus(tmp_path):
     }
     bomb = np.zeros((7200, 7200), dtype=np.uint8)  # 51.8 megapixels of nothing: a tiny PNG
     files["tiger/bomb.png"] = png_bytes(bomb)
+    files["tiger/giant.png"] = png_header_only(20000, 15000)  # past PIL's own bomb limit too
     for name, content in files.items():
         (root / name).write_bytes(content)
     expected = {
@@ -64,10 +67,19 @@ def corpus(tmp_path):
         "lion/doc.jpg": "not an image: a PDF",
         "lion/photo.webp": "extension '.webp' is not read",
         "tiger/bomb.png": "too large to decode safely: 7200x7200",
+        "tiger/giant.png": "too large to decode safely: 20000x15000",
         "lion/same_as_tiger.jpg": "label conflict",
         "tiger/same_as_lion.jpg": "label conflict",
     }
     return root, expected
+
+
+def png_header_only(width, height):
+    """A PNG that declares its size and holds no pixels, as far as a header reader can tell."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
 
 
 def fingerprints(*folders):
