@@ -90,6 +90,11 @@ def cmd_train(args):
     val = record["history"].get("val_accuracy", [record.get("val_accuracy")])[-1]
     print(f"saved {args.model} after {record['epochs_run']} epochs in {record['train_seconds']:.1f}s"
           + (f"; final validation accuracy {val:.3f}" if val is not None else ""))
+    sizes = {split: sum(counts.values()) for split, counts in record["split_sizes"].items()}
+    per_class = ", ".join(f"{name} {n}" for name, n in record["split_sizes"]["train"].items())
+    print(f"photos: {sizes['train']} trained on ({per_class}), {sizes['val']} for validation, "
+          f"{sizes['test']} held out for `evaluate`"
+          + ("; too few photos to validate on: add more" if not sizes["val"] else ""))
     return 0
 
 

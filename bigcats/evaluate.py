@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bigcats.data import IMAGE_EXTENSIONS, has_image_extension, is_clutter, load_image, make_dataset, split_images
+from bigcats.data import IMAGE_EXTENSIONS, class_names, has_image_extension, is_clutter, load_image, make_dataset, split_images
 from bigcats.clean import TINY_SIDE, check_file, find_unusable, pixel_size
 from bigcats.train import BadImagesError, bad_images_message, history_path
 
@@ -107,9 +107,24 @@ def evaluate(model_path, data_dir, split="test", mirror=True):
     return evaluate_model(*load_trained_model(model_path), data_dir, split, mirror)
 
 
+def _check_labels_match(record, data_dir):
+    """A photo's label is its folder's place in sorted order; it must mean the class the model
+    gives that number, or every score is quietly wrong."""
+    folders, known = class_names(data_dir), record["class_names"]
+    if not folders:
+        raise ValueError(f"{data_dir} has no class folders. `evaluate` scores labelled photos, one folder per "
+                         f"class ({Path(data_dir) / known[0]}/*.jpg, ...); to classify photos without labels, "
+                         f"use `python -m bigcats predict --model MODEL {data_dir}`.")
+    generic = known == [f"class_{i}" for i in range(len(known))]  # a model without its history JSON
+    if len(folders) != len(known) or not generic and [f.lower() for f in folders] != [k.lower() for k in known]:
+        raise ValueError(f"The model knows {', '.join(known)}; {data_dir} has the folders {', '.join(folders)}. "
+                         f"Name the folders as the model's classes, so that each label means the same to both.")
+
+
 def evaluate_model(model, record, data_dir, split="test", mirror=True):
     """Score a model on one split of data_dir ('all' for every image). Returns
     (metrics dict, items, probabilities) so callers can plot the mistakes. mirror: see `classify`."""
+    _check_labels_match(record, data_dir)
     splits = split_images(data_dir)
     items = [i for s in splits.values() for i in s] if split == "all" else splits[split]
     if not items:

@@ -52,6 +52,12 @@ def checked_splits(data_dir, check_images=True):
     splits = split_images(data_dir)
     if len(names) < 2 or not splits["train"]:
         raise ValueError(f"{data_dir} needs at least two class folders with images, like {data_dir}/lion/*.jpg")
+    trained_on = count_per_class(splits["train"], names)
+    empty = [name for name, n in trained_on.items() if n == 0]
+    if empty:  # a class with nothing to learn from would still "train", to a model that never names it
+        raise ValueError(f"No training photos for class {', '.join(empty)} in {data_dir} (about 70% of each "
+                         f"folder's photos train, chosen by their content; the rest are held out). Add photos "
+                         f"to {Path(data_dir) / empty[0]}: a few dozen per class at least.")
     if check_images:
         bad = find_unusable([p for items in splits.values() for p, _ in items])
         if bad:

@@ -41,6 +41,10 @@ def trained(tmp_path_factory):
                    "--learning-rate", 0.004)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "saved" in done.stdout
+    sizes = json.loads(model.with_suffix(".history.json").read_text())["split_sizes"]
+    train = sizes["train"]
+    assert f"photos: {sum(train.values())} trained on (lion {train['lion']}, tiger {train['tiger']}), " \
+           f"{sum(sizes['val'].values())} for validation" in done.stdout
     return tmp, data, model
 
 

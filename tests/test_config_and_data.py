@@ -142,3 +142,13 @@ def test_training_reframes_photos_reproducibly_and_evaluation_does_not(tiny_data
     np.testing.assert_array_equal(plain[0][0], data.load_image(items[0][0], 32).numpy())  # the photo as it is
     larger = data.load_for_augmenting(items[0][0], 32).numpy()  # what training crops from
     assert larger.shape == (48, 48, 3) and larger.dtype == np.uint8
+
+
+def test_a_class_folder_with_nothing_to_train_on_is_refused_before_training(tiny_data):
+    from bigcats.train import checked_splits
+
+    for photo in (tiny_data / "tiger").iterdir():
+        photo.rename(tiny_data / photo.name)  # out of the class folder, kept
+    with pytest.raises(ValueError, match="No training photos for class tiger") as refused:
+        checked_splits(tiny_data)
+    assert str(tiny_data / "tiger") in str(refused.value)

@@ -130,3 +130,22 @@ def test_a_folder_from_anywhere_gets_answers_errors_and_notes(model_file, tmp_pa
     assert "TIFF" in results["scan.tif"]["error"] and "convert it to JPEG or PNG" in results["scan.tif"]["error"]
     assert "empty file (0 bytes)" in results["empty.jpg"]["error"]
     assert "Skipped 1 file" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_folders_whose_labels_would_mean_other_classes(model_file, tmp_path):
+    import shutil
+
+    from bigcats.evaluate import evaluate_model
+
+    model, record = load_trained_model(model_file)
+    (tmp_path / "photo.jpg").write_bytes(jpeg_bytes(random_rgb(1)))
+    with pytest.raises(ValueError, match="no class folders.*bigcats predict"):
+        evaluate_model(model, record, tmp_path, split="all")
+    for i, name in enumerate(("leopard", "lion", "tiger")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.jpg").write_bytes(jpeg_bytes(random_rgb(i)))
+    with pytest.raises(ValueError, match="The model knows lion, tiger; .* the folders leopard, lion, tiger"):
+        evaluate_model(model, record, tmp_path, split="all")
+    shutil.rmtree(tmp_path / "leopard")
+    result, _, _ = evaluate_model(model, record, tmp_path, split="all")
+    assert result["n"] == 2 and result["class_names"] == ["lion", "tiger"]
