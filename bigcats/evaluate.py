@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bigcats.data import IMAGE_EXTENSIONS, class_names, has_image_extension, is_clutter, load_image, make_dataset, split_images
+from bigcats.data import (IMAGE_EXTENSIONS, class_names, has_image_extension, is_clutter, load_image, make_dataset,
+                          split_images)
 from bigcats.clean import TINY_SIDE, check_file, find_unusable, pixel_size
 from bigcats.train import BadImagesError, bad_images_message, history_path
 
@@ -182,23 +183,25 @@ def predict_files(model, record, inputs, mirror=True, batch_size=32):
 def _read(path, image_size):
     """{file, image} ready for the model, with a `note` for a tiny photo, or {file, error}."""
     result = {"file": str(path)}
-    if path.suffix.lower() in UNREADABLE_PHOTOS:
-        kind = UNREADABLE_PHOTOS[path.suffix.lower()]
-        return {**result, "error": f"{kind} photos are not read by TensorFlow's decoder: convert it to JPEG or PNG"}
     try:
         result["image"] = load_image(path, image_size)
     except Exception as error:
-        if not path.exists():
-            return {**result, "error": "file not found"}
-        if has_image_extension(path):  # the cleaner's reasons say what the file is and what to do
-            message = check_file(path).reason
-        else:
-            message = getattr(error, "message", str(error)).split("}}")[-1].strip().splitlines()[0]
-        return {**result, "error": f"cannot read image: {message}"}
+        return {**result, "error": _why_unreadable(path, error)}
     size = pixel_size(path)
     if size and min(size) < TINY_SIDE:
         result["note"] = f"tiny: {size[0]}x{size[1]} pixels, too few to show a cat; the answer means little"
     return result
+
+
+def _why_unreadable(path, error):
+    if not path.exists():
+        return "file not found"
+    if path.suffix.lower() in UNREADABLE_PHOTOS:
+        kind = UNREADABLE_PHOTOS[path.suffix.lower()]
+        return f"{kind} photos are not read by TensorFlow's decoder: convert it to JPEG or PNG"
+    if has_image_extension(path):  # the cleaner's reasons say what the file is and what to do
+        return f"cannot read image: {check_file(path).reason}"
+    return "cannot read image: " + getattr(error, "message", str(error)).split("}}")[-1].strip().splitlines()[0]
 
 
 def describe(result):
