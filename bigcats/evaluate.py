@@ -50,6 +50,19 @@ def load_trained_model(model_path):
     return model, record
 
 
+def load_or_train(model_path, data_dir, **settings):
+    """`load_trained_model`, after training one on data_dir with `settings` (train's defaults for
+    the rest) if there is none yet, so that a notebook that evaluates also runs on its own. A model
+    already there is used as it is, never retrained or overwritten."""
+    if not Path(model_path).exists():
+        from bigcats.train import train
+
+        print(f"No trained model at {model_path} yet: training one now with the tutorial's settings "
+              f"(notebook 04 does this step by step).")
+        train(data_dir, model_path, verbose=2, **settings)
+    return load_trained_model(model_path)
+
+
 def mirrored(images):
     """Photos flipped left to right: one photo (height, width, channels), a batch of them, or a
     tf.data pipeline of batches."""

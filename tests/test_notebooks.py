@@ -101,6 +101,7 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     assert png_count(executed["04_train_cnn"]) == 2
     # 05: metrics printed; confusion matrix, hardest images, ROC, Grad-CAM, predictions drawn.
     text05 = text_of(executed["05_evaluate_and_predict"])
+    assert "No trained model" not in text05  # notebook 04's model, reloaded
     accuracy = float(re.search(r"accuracy (\d\.\d+)", text05).group(1))
     assert 0.0 <= accuracy <= 1.0
     assert "RGB (right)" in text05
@@ -124,3 +125,18 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     assert text07.count("test accuracy") == 2 and png_count(executed["07_transfer_learning"]) == 1
     # The committed notebooks were not touched.
     assert all(png_count(read(p)) == 0 for p in NOTEBOOKS)
+
+
+@pytest.mark.slow
+def test_notebook_05_opened_first_trains_the_model_it_needs(tiny_data, tmp_path, monkeypatch):
+    env = {"BIGCATS_DATA_DIR": tiny_data, "BIGCATS_MODELS_DIR": tmp_path / "models",
+           "BIGCATS_REPORTS_DIR": tmp_path / "reports", "BIGCATS_EPOCHS": 1, "BIGCATS_IMAGE_SIZE": 32}
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    path = next(p for p in NOTEBOOKS if p.stem == "05_evaluate_and_predict")
+    executed = run_notebook(path, tmp_path / "executed" / path.name, timeout=600)
+    text = text_of(executed)
+    assert "No trained model at" in text and "training one now" in text
+    history = json.loads((tmp_path / "models" / "lion_tiger_cnn.history.json").read_text())
+    assert history["epochs_run"] == 1 and history["image_size"] == 32
+    assert re.search(r"accuracy (\d\.\d+)", text) and png_count(executed) == 5
