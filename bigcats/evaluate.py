@@ -212,9 +212,11 @@ def _why_unreadable(path, error):
     if path.suffix.lower() in UNREADABLE_PHOTOS:
         kind = UNREADABLE_PHOTOS[path.suffix.lower()]
         return f"{kind} photos are not read by TensorFlow's decoder: convert it to JPEG or PNG"
-    if has_image_extension(path):  # the cleaner's reasons say what the file is and what to do
-        return f"cannot read image: {check_file(path).reason}"
-    return "cannot read image: " + getattr(error, "message", str(error)).split("}}")[-1].strip().splitlines()[0]
+    message = getattr(error, "message", str(error)).split("}}")[-1].strip().splitlines()[0].removesuffix("name:").strip()
+    # the cleaner's reasons say what the file is and what to do; it may find nothing wrong with
+    # the bytes (the failure was elsewhere), and then TensorFlow's own words are all there is
+    reason = check_file(path).reason if has_image_extension(path) else ""
+    return f"cannot read image: {reason or message}"
 
 
 def describe(result):
