@@ -48,7 +48,9 @@ def cmd_clean(args):
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(json.dumps(rep, indent=2))
     verb = "would move" if args.dry_run else "moved"
-    lines = [f"checked {rep['checked']} files: {rep['kept']} kept, {len(rep['quarantined'])} {verb} to {rep['quarantine_dir']}"]
+    lines = [
+        f"checked {rep['checked']} files: {rep['kept']} kept, {len(rep['quarantined'])} {verb} to {rep['quarantine_dir']}"
+    ]
     lines += [f"  {q['file']}: {q['reason']}" for q in rep["quarantined"]]
     if rep["quarantined"] and not args.dry_run:
         lines.append(f"(the reasons are also in {Path(rep['quarantine_dir']) / REASONS_FILE})")
@@ -70,8 +72,12 @@ def cmd_fetch_data(args):
         return 0
     pinned = read_manifest() if args.source == DEFAULT_URL and not args.sha256 else None
     rep = fetch(args.source, args.dest, sha256=args.sha256, manifest=pinned)
-    _emit(args, rep, f"{rep['added']} photos added to {rep['dest']} ({rep['skipped_existing']} already there): "
-                     f"{rep['per_class']}. Next: python -m bigcats clean {rep['dest']}")
+    _emit(
+        args,
+        rep,
+        f"{rep['added']} photos added to {rep['dest']} ({rep['skipped_existing']} already there): "
+        f"{rep['per_class']}. Next: python -m bigcats clean {rep['dest']}",
+    )
     return 0
 
 
@@ -82,19 +88,30 @@ def cmd_train(args):
 
     data_dir, _ = resolve_data_dir(args.data) if args.data == DEFAULT_DATA else (Path(args.data), None)
     trainer = train_multiworker if args.multi_worker else train
-    _, record = trainer(data_dir, args.model, epochs=args.epochs, image_size=args.image_size,
-                        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed)
+    _, record = trainer(
+        data_dir,
+        args.model,
+        epochs=args.epochs,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+    )
     if record is None:
         print("worker finished; the chief (index 0) saved the model")
         return 0
     val = record["history"].get("val_accuracy", [record.get("val_accuracy")])[-1]
-    print(f"saved {args.model} after {record['epochs_run']} epochs in {record['train_seconds']:.1f}s"
-          + (f"; final validation accuracy {val:.3f}" if val is not None else ""))
+    print(
+        f"saved {args.model} after {record['epochs_run']} epochs in {record['train_seconds']:.1f}s"
+        + (f"; final validation accuracy {val:.3f}" if val is not None else "")
+    )
     sizes = {split: sum(counts.values()) for split, counts in record["split_sizes"].items()}
     per_class = ", ".join(f"{name} {n}" for name, n in record["split_sizes"]["train"].items())
-    print(f"photos: {sizes['train']} trained on ({per_class}), {sizes['val']} for validation, "
-          f"{sizes['test']} held out for `evaluate`"
-          + ("; too few photos to validate on: add more" if not sizes["val"] else ""))
+    print(
+        f"photos: {sizes['train']} trained on ({per_class}), {sizes['val']} for validation, "
+        f"{sizes['test']} held out for `evaluate`"
+        + ("; too few photos to validate on: add more" if not sizes["val"] else "")
+    )
     return 0
 
 
@@ -102,10 +119,12 @@ def cmd_evaluate(args):
     from bigcats.evaluate import evaluate
 
     result, _, _ = evaluate(args.model, args.data, split=args.split, mirror=not args.one_look)
-    text = (f"{result['split']} split of {args.data}: n={result['n']} accuracy={result['accuracy']:.3f} "
-            f"precision={result['precision']:.3f} recall={result['recall']:.3f} f1={result['f1']:.3f}\n"
-            f"confusion matrix (rows true, columns predicted; {', '.join(result['class_names'])}): "
-            f"{result['confusion_matrix']}")
+    text = (
+        f"{result['split']} split of {args.data}: n={result['n']} accuracy={result['accuracy']:.3f} "
+        f"precision={result['precision']:.3f} recall={result['recall']:.3f} f1={result['f1']:.3f}\n"
+        f"confusion matrix (rows true, columns predicted; {', '.join(result['class_names'])}): "
+        f"{result['confusion_matrix']}"
+    )
     _emit(args, result, text)
     return 0
 
@@ -127,22 +146,32 @@ def cmd_benchmark(args):
     from bigcats.benchmark import run_benchmark
     from bigcats.plots import plot_bars
 
-    result = run_benchmark(args.data, image_size=args.image_size, batch_size=args.batch_size,
-                           steps=args.steps, repeats=args.repeats)
+    result = run_benchmark(
+        args.data, image_size=args.image_size, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats
+    )
     names = [d["name"].split("device:")[-1] for d in result["devices"]]
-    fig = plot_bars(names, [d["images_per_second"] for d in result["devices"]], "training images / second",
-                    "Training speed per device")
+    fig = plot_bars(
+        names,
+        [d["images_per_second"] for d in result["devices"]],
+        "training images / second",
+        "Training speed per device",
+    )
     Path(args.chart).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.chart, dpi=100)
-    lines = [f"{d['name']}: {d['images_per_second']:.1f} images/s (warm-up {d['warmup_seconds']:.1f}s)" for d in result["devices"]]
+    lines = [
+        f"{d['name']}: {d['images_per_second']:.1f} images/s (warm-up {d['warmup_seconds']:.1f}s)"
+        for d in result["devices"]
+    ]
     speedup = result["gpu_speedup"]
     lines.append(f"GPU speed-up: {speedup:.1f}x" if speedup else "GPU speed-up: n/a")
     if result["pipeline"]:
         p = result["pipeline"]
-        lines.append(f"input pipeline over {p['epochs']} epochs of {p['images']} files: naive loop "
-                     f"{p['naive_images_per_second']:.0f} images/s, tf.data {p['tfdata_images_per_second']:.0f} "
-                     f"images/s ({p['ratio']:.1f}x), with augmentation (as training reads them) "
-                     f"{p['augmented_images_per_second']:.0f} images/s")
+        lines.append(
+            f"input pipeline over {p['epochs']} epochs of {p['images']} files: naive loop "
+            f"{p['naive_images_per_second']:.0f} images/s, tf.data {p['tfdata_images_per_second']:.0f} "
+            f"images/s ({p['ratio']:.1f}x), with augmentation (as training reads them) "
+            f"{p['augmented_images_per_second']:.0f} images/s"
+        )
         lines.append(p["pace"])
     lines += result["notes"] + [f"chart: {args.chart}"]
     if args.recipes:
@@ -164,14 +193,20 @@ def _compare_recipes(args):
 
 
 def _recipe_lines(comparison):
-    lines = ["", f"{'recipe':<22}{'size':>6}{'epochs':>8}{'train s':>9}{'test acc':>10}{'stress acc':>12}"
-                 f"{'farther acc':>13}"]
+    lines = [
+        "",
+        f"{'recipe':<22}{'size':>6}{'epochs':>8}{'train s':>9}{'test acc':>10}{'stress acc':>12}{'farther acc':>13}",
+    ]
     for r in comparison["recipes"]:
-        lines.append(f"{r['recipe']:<22}{r['image_size']:>6}{r['epochs_run']:>8}{r['train_seconds']:>9.1f}"
-                     f"{r['test_accuracy']:>10.3f}{r['stress_accuracy']:>12.3f}{r['farther_accuracy']:>13.3f}")
-    lines.append(f"training time, tutorial / original: {comparison['time_ratio']:.2f} "
-                 f"(stress set: {comparison['stress_images']} transformed test photos; farther away: "
-                 f"{comparison['farther_images']})")
+        lines.append(
+            f"{r['recipe']:<22}{r['image_size']:>6}{r['epochs_run']:>8}{r['train_seconds']:>9.1f}"
+            f"{r['test_accuracy']:>10.3f}{r['stress_accuracy']:>12.3f}{r['farther_accuracy']:>13.3f}"
+        )
+    lines.append(
+        f"training time, tutorial / original: {comparison['time_ratio']:.2f} "
+        f"(stress set: {comparison['stress_images']} transformed test photos; farther away: "
+        f"{comparison['farther_images']})"
+    )
     if comparison["rounds"] > 1:
         lines[-1] += f", the median of {comparison['rounds']} interleaved rounds"
         for r in comparison["recipes"]:
@@ -190,12 +225,17 @@ def cmd_tutorial(args):
 
 
 def _one_look_option(parser):
-    parser.add_argument("--one-look", action="store_true",
-                        help="one prediction per photo, half the work (default: the average with its mirror image)")
+    parser.add_argument(
+        "--one-look",
+        action="store_true",
+        help="one prediction per photo, half the work (default: the average with its mirror image)",
+    )
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m bigcats", description="Lions vs tigers on the GPU: the tutorial's tools.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bigcats", description="Lions vs tigers on the GPU: the tutorial's tools."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("doctor", help="report Python, TensorFlow and GPU status, with fixes")
@@ -210,9 +250,15 @@ def build_parser():
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_clean)
 
-    p = sub.add_parser("fetch-data", help="download the real lion and tiger photos (or copy them from an archive or folder)")
-    p.add_argument("--source", default=DEFAULT_URL, metavar="URL|ARCHIVE|FOLDER",
-                   help="default: the CC0 '10 Big Cats of the Wild' set (Kaggle), verified against pinned hashes")
+    p = sub.add_parser(
+        "fetch-data", help="download the real lion and tiger photos (or copy them from an archive or folder)"
+    )
+    p.add_argument(
+        "--source",
+        default=DEFAULT_URL,
+        metavar="URL|ARCHIVE|FOLDER",
+        help="default: the CC0 '10 Big Cats of the Wild' set (Kaggle), verified against pinned hashes",
+    )
     p.add_argument("--dest", default=DEFAULT_DATA, help=f"default {DEFAULT_DATA}")
     p.add_argument("--sha256", default=None, help="expected SHA-256 of the archive")
     p.add_argument("--synthetic", action="store_true", help="offline: make the small synthetic set instead")
@@ -220,28 +266,56 @@ def build_parser():
     p.set_defaults(func=cmd_fetch_data)
 
     p = sub.add_parser("train", help="train the CNN on DATA_DIR/<class>/ and save a .keras model")
-    p.add_argument("--data", default=DEFAULT_DATA, metavar="DATA_DIR",
-                   help=f"default {DEFAULT_DATA} (a synthetic set is made if it is empty)")
+    p.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        metavar="DATA_DIR",
+        help=f"default {DEFAULT_DATA} (a synthetic set is made if it is empty)",
+    )
     p.add_argument("--model", default=DEFAULT_MODEL, metavar="OUT.keras", help="where to save it (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=config.EPOCHS, help="passes over the training photos (default %(default)s)")
-    p.add_argument("--image-size", type=int, default=config.IMAGE_SIZE,
-                   help="photos are resized to this many pixels square (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE,
-                   help="photos per step; with several GPUs, per GPU (default %(default)s)")
-    p.add_argument("--learning-rate", type=float, default=config.LEARNING_RATE,
-                   help=f"Adam's starting rate, decayed by a cosine (default {config.LEARNING_RATE})")
-    p.add_argument("--seed", type=int, default=config.SEED,
-                   help="fixes the initial weights and the augmentation (default %(default)s)")
-    p.add_argument("--multi-worker", action="store_true",
-                   help="train across the machines listed in TF_CONFIG (MultiWorkerMirroredStrategy)")
+    p.add_argument(
+        "--epochs", type=int, default=config.EPOCHS, help="passes over the training photos (default %(default)s)"
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=config.IMAGE_SIZE,
+        help="photos are resized to this many pixels square (default %(default)s)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=config.BATCH_SIZE,
+        help="photos per step; with several GPUs, per GPU (default %(default)s)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=config.LEARNING_RATE,
+        help=f"Adam's starting rate, decayed by a cosine (default {config.LEARNING_RATE})",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=config.SEED,
+        help="fixes the initial weights and the augmentation (default %(default)s)",
+    )
+    p.add_argument(
+        "--multi-worker",
+        action="store_true",
+        help="train across the machines listed in TF_CONFIG (MultiWorkerMirroredStrategy)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a saved model on a data folder")
     p.add_argument("--model", default=DEFAULT_MODEL, help="default %(default)s")
     p.add_argument("--data", default=DEFAULT_DATA, metavar="DATA_DIR")
-    p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
-                   help="which part of DATA_DIR (default: test, the images training never saw; "
-                        "'all' for a folder of new photos)")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["test", "val", "train", "all"],
+        help="which part of DATA_DIR (default: test, the images training never saw; 'all' for a folder of new photos)",
+    )
     p.add_argument("--json", action="store_true")
     _one_look_option(p)
     p.set_defaults(func=cmd_evaluate)
@@ -254,16 +328,25 @@ def build_parser():
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("benchmark", help="training speed per device and input-pipeline speed")
-    p.add_argument("--data", default=None, metavar="DATA_DIR", help=f"photos for the pipeline test (default {DEFAULT_DATA})")
+    p.add_argument(
+        "--data", default=None, metavar="DATA_DIR", help=f"photos for the pipeline test (default {DEFAULT_DATA})"
+    )
     p.add_argument("--image-size", type=int, default=config.IMAGE_SIZE)
     p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--chart", default="reports/benchmark.png")
-    p.add_argument("--recipes", action="store_true",
-                   help="also train the 2022 recipe and the tutorial's model side by side (minutes)")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="with --recipes: train both this many times, interleaved; report the median ratio")
+    p.add_argument(
+        "--recipes",
+        action="store_true",
+        help="also train the 2022 recipe and the tutorial's model side by side (minutes)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --recipes: train both this many times, interleaved; report the median ratio",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_benchmark)
 

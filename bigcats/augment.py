@@ -24,8 +24,16 @@ import math
 FRAMING_MARGIN = 1.5
 
 
-def reframe(image, image_size, seed, min_side=0.6, max_stretch=1.35, max_zoom_out=1.8, zoom_out_fraction=0.5,
-            low_res_fraction=0.3):
+def reframe(
+    image,
+    image_size,
+    seed,
+    min_side=0.6,
+    max_stretch=1.35,
+    max_zoom_out=1.8,
+    zoom_out_fraction=0.5,
+    low_res_fraction=0.3,
+):
     """A random new framing of one photo, as another photographer would take it: with chance
     `zoom_out_fraction` from farther away (the photo in the middle of a canvas up to
     `max_zoom_out` (at most 1.8) times its size, the border filled with its mirror image), then a
@@ -37,7 +45,7 @@ def reframe(image, image_size, seed, min_side=0.6, max_stretch=1.35, max_zoom_ou
 
     _check_framing(min_side, max_stretch, max_zoom_out)
     seeds = tf.random.experimental.stateless_split(seed, 8)
-    uniform = lambda k, low=0.0, high=1.0: tf.random.stateless_uniform([], seeds[k], low, high)  # noqa: E731
+    uniform = lambda k, low=0.0, high=1.0: tf.random.stateless_uniform([], seeds[k], low, high)
     size = tf.cast(tf.shape(image)[:2], tf.float32)
     zoom = tf.where(uniform(7) < zoom_out_fraction, uniform(6, 1.0, max_zoom_out), 1.0)
     canvas = size * zoom
@@ -64,14 +72,16 @@ def _check_framing(min_side, max_stretch, max_zoom_out):
         raise ValueError(
             f"reframe(max_zoom_out={max_zoom_out}): give 1 (never zoom out) to 1.8. Farther out, the "
             f"mirrored border would be wider than the photo it mirrors (and 2.2x or 2.6x, mirrored "
-            f"again, scored no better: README, after round 7).")
+            f"again, scored no better: README, after round 7)."
+        )
     narrowest = min_side / math.sqrt(max_stretch)  # a crop's shorter side, as a fraction of the canvas
     if narrowest < 1 - 1 / max_zoom_out:
         raise ValueError(
             f"reframe(min_side={min_side}, max_stretch={max_stretch}, max_zoom_out={max_zoom_out}): "
             f"crops as narrow as {narrowest:.2f} of a canvas zoomed out {max_zoom_out}x can show more "
             f"mirror than photo. Keep min_side / sqrt(max_stretch) at least 1 - 1/max_zoom_out "
-            f"({1 - 1 / max_zoom_out:.2f}): raise min_side or lower max_zoom_out.")
+            f"({1 - 1 / max_zoom_out:.2f}): raise min_side or lower max_zoom_out."
+        )
 
 
 def _crop_with_mirrored_border(image, start, crop, image_size):
@@ -103,7 +113,7 @@ def new_look(image, seed, max_turn=0.05, brightness=0.1, contrast=0.2, colour=(0
     import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(seed, 7)
-    uniform = lambda k, low=0.0, high=1.0: tf.random.stateless_uniform([], seeds[k], low, high)  # noqa: E731
+    uniform = lambda k, low=0.0, high=1.0: tf.random.stateless_uniform([], seeds[k], low, high)
     image = tf.cond(uniform(0) < 0.5, lambda: tf.reverse(image, [1]), lambda: image)
     image = _turn(image, uniform(1, -max_turn, max_turn) * 2 * math.pi)
     image = tf.clip_by_value(image + uniform(2, -brightness, brightness) * 255, 0.0, 255.0)
@@ -124,11 +134,26 @@ def _turn(image, angle):
     cos, sin = tf.cos(angle), tf.sin(angle)
     height, width = (tf.cast(n - 1, tf.float32) for n in tf.unstack(tf.shape(image)[:2]))
     # the projective transform maps each output pixel to the input pixel it samples
-    transform = tf.stack([cos, -sin, (width - (cos * width - sin * height)) / 2,
-                          sin, cos, (height - (sin * width + cos * height)) / 2, 0.0, 0.0])
+    transform = tf.stack(
+        [
+            cos,
+            -sin,
+            (width - (cos * width - sin * height)) / 2,
+            sin,
+            cos,
+            (height - (sin * width + cos * height)) / 2,
+            0.0,
+            0.0,
+        ]
+    )
     turned = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="REFLECT")
+        images=image[None],
+        transforms=transform[None],
+        output_shape=tf.shape(image)[:2],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )
     return tf.ensure_shape(turned[0], image.shape)
 
 

@@ -40,12 +40,21 @@ def time_training_steps(model, x, y, steps=5, warmup_steps=2, repeats=3):
 def random_batch(batch_size, image_size, seed=config.SEED):
     """A batch of random pixels in [0, 255] and random labels: speed does not depend on content."""
     rng = np.random.default_rng(seed)
-    return (rng.uniform(0, 255, (batch_size, image_size, image_size, 3)).astype("float32"),
-            rng.integers(0, 2, batch_size))
+    return (
+        rng.uniform(0, 255, (batch_size, image_size, image_size, 3)).astype("float32"),
+        rng.integers(0, 2, batch_size),
+    )
 
 
-def benchmark_device(device, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE,
-                     steps=5, warmup_steps=2, repeats=3, seed=config.SEED):
+def benchmark_device(
+    device,
+    image_size=config.IMAGE_SIZE,
+    batch_size=config.BATCH_SIZE,
+    steps=5,
+    warmup_steps=2,
+    repeats=3,
+    seed=config.SEED,
+):
     """{name, kind, images_per_second, warmup_seconds, repeats_seconds} for one device."""
     import tensorflow as tf
 
@@ -86,9 +95,14 @@ def benchmark_pipeline(items, image_size=config.IMAGE_SIZE, batch_size=config.BA
     # pass (decoding into the cache) is left out: it happens once per training, not per epoch.
     augmented = make_dataset(items, image_size, batch_size, training=True)
     _images_per_second(augmented, len(items), 1)
-    return {"images": len(items), "epochs": epochs, "naive_images_per_second": naive,
-            "tfdata_images_per_second": tfdata, "ratio": tfdata / naive,
-            "augmented_images_per_second": _images_per_second(augmented, len(items), epochs)}
+    return {
+        "images": len(items),
+        "epochs": epochs,
+        "naive_images_per_second": naive,
+        "tfdata_images_per_second": tfdata,
+        "ratio": tfdata / naive,
+        "augmented_images_per_second": _images_per_second(augmented, len(items), epochs),
+    }
 
 
 def _images_per_second(dataset, images, epochs):
@@ -99,8 +113,16 @@ def _images_per_second(dataset, images, epochs):
     return images * epochs / (time.perf_counter() - start)
 
 
-def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE,
-                  steps=5, warmup_steps=2, repeats=3, pipeline_epochs=3, progress=True):
+def run_benchmark(
+    data_dir=None,
+    image_size=config.IMAGE_SIZE,
+    batch_size=config.BATCH_SIZE,
+    steps=5,
+    warmup_steps=2,
+    repeats=3,
+    pipeline_epochs=3,
+    progress=True,
+):
     """The `benchmark --json` object: per-device training speed, GPU speed-up, input pipeline."""
     from tqdm import tqdm
 
@@ -109,12 +131,16 @@ def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config
     from bigcats.train import BadImagesError, bad_images_message
 
     devices = available_devices()
-    results = [benchmark_device(d, image_size, batch_size, steps, warmup_steps, repeats)
-               for d in tqdm(devices, desc="Benchmarking devices", unit="device", disable=not progress)]
+    results = [
+        benchmark_device(d, image_size, batch_size, steps, warmup_steps, repeats)
+        for d in tqdm(devices, desc="Benchmarking devices", unit="device", disable=not progress)
+    ]
     cpu = max((r["images_per_second"] for r in results if r["kind"] == "CPU"), default=None)
     gpu = max((r["images_per_second"] for r in results if r["kind"] == "GPU"), default=None)
-    notes = [f"batch {batch_size}, {image_size}x{image_size} images, {steps} steps x {repeats} repeats "
-             f"(median), {warmup_steps} warm-up steps excluded"]
+    notes = [
+        f"batch {batch_size}, {image_size}x{image_size} images, {steps} steps x {repeats} repeats "
+        f"(median), {warmup_steps} warm-up steps excluded"
+    ]
     if gpu is None:
         from bigcats.doctor import gather_facts, why_no_gpu
 
@@ -130,8 +156,9 @@ def run_benchmark(data_dir=None, image_size=config.IMAGE_SIZE, batch_size=config
         result["pipeline"] = benchmark_pipeline(items, image_size, batch_size, pipeline_epochs)
         result["pipeline"]["data_dir"] = str(data_dir)
         result["pipeline"]["synthetic_data"] = synthetic
-        result["pipeline"]["pace"] = pace_note(result["pipeline"]["augmented_images_per_second"],
-                                               max(gpu or 0, cpu or 0), gpu is not None)
+        result["pipeline"]["pace"] = pace_note(
+            result["pipeline"]["augmented_images_per_second"], max(gpu or 0, cpu or 0), gpu is not None
+        )
     return result
 
 
@@ -143,15 +170,21 @@ GPU_IMAGES_PER_SECOND = 2250
 
 def pace_note(augmented, training, have_gpu):
     """Which sets the pace of training: the CPU preparing augmented photos, or the model's steps."""
-    note = (f"This CPU prepares {augmented:.0f} augmented photos/s; the {'GPU' if have_gpu else 'CPU'} trains on "
-            f"{training:.0f}/s")
+    note = (
+        f"This CPU prepares {augmented:.0f} augmented photos/s; the {'GPU' if have_gpu else 'CPU'} trains on "
+        f"{training:.0f}/s"
+    )
     if augmented < training:
         return note + ": the input pipeline sets the pace of training, not the device."
     if have_gpu:
         return note + ": the GPU sets the pace."
-    note += (f" (sharing its cores with the pipeline). An H100 GPU trained this model on at least "
-             f"{GPU_IMAGES_PER_SECOND:,} photos/s at 144 px, batch 16 (README, \"What a GPU buys\")")
-    return note + (": with a GPU, this CPU's pipeline would set the pace." if augmented < GPU_IMAGES_PER_SECOND else ".")
+    note += (
+        f" (sharing its cores with the pipeline). An H100 GPU trained this model on at least "
+        f'{GPU_IMAGES_PER_SECOND:,} photos/s at 144 px, batch 16 (README, "What a GPU buys")'
+    )
+    return note + (
+        ": with a GPU, this CPU's pipeline would set the pace." if augmented < GPU_IMAGES_PER_SECOND else "."
+    )
 
 
 def train_record(*args, **kwargs):
@@ -175,8 +208,16 @@ def _in_fresh_process(function, *args, **kwargs):
         return pool.apply(function, args, kwargs)
 
 
-def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=config.EPOCHS,
-                    original_size=256, original_epochs=20, stress_copies=3, rounds=1):
+def compare_recipes(
+    data_dir,
+    work_dir,
+    image_size=config.IMAGE_SIZE,
+    epochs=config.EPOCHS,
+    original_size=256,
+    original_epochs=20,
+    stress_copies=3,
+    rounds=1,
+):
     """Train the 2022 recipe and the tutorial's default side by side, in this run, on the same
     split; score both on the test split, on hard transformed copies of it (an independent check:
     other framing, distance, sizes, light and compression) and on copies of it from farther away
@@ -199,12 +240,25 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
     work_dir = Path(work_dir)
     names = class_names(data_dir)
     test_items = split_images(data_dir)["test"]
-    checks = {"stress": make_stress_set(test_items, names, work_dir / "stress", copies=stress_copies),
-              "farther": make_stress_set(test_items, names, work_dir / "farther", copies=2, kind="farther")}
+    checks = {
+        "stress": make_stress_set(test_items, names, work_dir / "stress", copies=stress_copies),
+        "farther": make_stress_set(test_items, names, work_dir / "farther", copies=2, kind="farther"),
+    }
     recipes = [
-        ("original 2022 recipe", "original", dict(build=build_original_recipe, image_size=original_size,
-                                                  epochs=original_epochs, schedule="constant", cache=False,
-                                                  augmenting=False, batch_size=32, learning_rate=1e-3)),
+        (
+            "original 2022 recipe",
+            "original",
+            dict(
+                build=build_original_recipe,
+                image_size=original_size,
+                epochs=original_epochs,
+                schedule="constant",
+                cache=False,
+                augmenting=False,
+                batch_size=32,
+                learning_rate=1e-3,
+            ),
+        ),
         ("tutorial default", "tutorial", dict(image_size=image_size, epochs=epochs)),
     ]
     runs = {slug: [] for _, slug, _ in recipes}
@@ -215,25 +269,38 @@ def compare_recipes(data_dir, work_dir, image_size=config.IMAGE_SIZE, epochs=con
             runs[slug].append(_train_and_score(data_dir, checks, work_dir / f"{slug}.keras", settings))
     rows = [_recipe_row(label, settings["image_size"], runs[slug]) for label, slug, settings in recipes]
     ratios = [t["train_seconds"] / o["train_seconds"] for o, t in zip(runs["original"], runs["tutorial"])]
-    return {"recipes": rows, "time_ratio": statistics.median(ratios), "time_ratios": ratios, "rounds": rounds,
-            **{f"{kind}_images": sum(1 for _ in folder.rglob("*.jpg")) for kind, folder in checks.items()},
-            "data_dir": str(data_dir)}
+    return {
+        "recipes": rows,
+        "time_ratio": statistics.median(ratios),
+        "time_ratios": ratios,
+        "rounds": rounds,
+        **{f"{kind}_images": sum(1 for _ in folder.rglob("*.jpg")) for kind, folder in checks.items()},
+        "data_dir": str(data_dir),
+    }
 
 
 def _train_and_score(data_dir, checks, path, settings):
     from bigcats.evaluate import evaluate
 
     record = _in_fresh_process(train_record, data_dir, path, verbose=2, **settings)
-    return {"epochs_run": record["epochs_run"], "train_seconds": record["train_seconds"],
-            "test_accuracy": evaluate(path, data_dir, "test")[0]["accuracy"],
-            **{f"{kind}_accuracy": evaluate(path, folder, "all")[0]["accuracy"] for kind, folder in checks.items()}}
+    return {
+        "epochs_run": record["epochs_run"],
+        "train_seconds": record["train_seconds"],
+        "test_accuracy": evaluate(path, data_dir, "test")[0]["accuracy"],
+        **{f"{kind}_accuracy": evaluate(path, folder, "all")[0]["accuracy"] for kind, folder in checks.items()},
+    }
 
 
 def _recipe_row(label, image_size, runs):
     """One recipe's line of the table: median time (and each run's), mean accuracies."""
-    mean = lambda key: statistics.mean(r[key] for r in runs)  # noqa: E731
-    return {"recipe": label, "image_size": image_size, "epochs_run": runs[-1]["epochs_run"],
-            "train_seconds": statistics.median(r["train_seconds"] for r in runs),
-            "train_seconds_each": [r["train_seconds"] for r in runs],
-            "test_accuracy": mean("test_accuracy"), "stress_accuracy": mean("stress_accuracy"),
-            "farther_accuracy": mean("farther_accuracy")}
+    mean = lambda key: statistics.mean(r[key] for r in runs)
+    return {
+        "recipe": label,
+        "image_size": image_size,
+        "epochs_run": runs[-1]["epochs_run"],
+        "train_seconds": statistics.median(r["train_seconds"] for r in runs),
+        "train_seconds_each": [r["train_seconds"] for r in runs],
+        "test_accuracy": mean("test_accuracy"),
+        "stress_accuracy": mean("stress_accuracy"),
+        "farther_accuracy": mean("farther_accuracy"),
+    }

@@ -115,14 +115,20 @@ def check_file(path, max_pixels=MAX_PIXELS):
     """Is this file usable for training? Unusable files get a reason that says what to do."""
     path = Path(path)
     if not has_image_extension(path):
-        return Check(False, f"extension '{path.suffix or '(none)'}' is not read by the training "
-                            f"loader ({' '.join(IMAGE_EXTENSIONS)}); convert it to JPEG or PNG")
+        return Check(
+            False,
+            f"extension '{path.suffix or '(none)'}' is not read by the training "
+            f"loader ({' '.join(IMAGE_EXTENSIONS)}); convert it to JPEG or PNG",
+        )
     if path.stat().st_size == 0:
         return Check(False, "empty file (0 bytes): the download or copy failed; fetch it again")
     header = _header(path)
     if header and header[2] * header[3] > max_pixels:
-        return Check(False, f"too large to decode safely: {header[2]}x{header[3]} pixels "
-                            f"(limit {max_pixels // 10**6} megapixels); downscale it")
+        return Check(
+            False,
+            f"too large to decode safely: {header[2]}x{header[3]} pixels "
+            f"(limit {max_pixels // 10**6} megapixels); downscale it",
+        )
     error = _decode_error(path)
     if error:
         with open(path, "rb") as f:
@@ -167,7 +173,7 @@ def _find_duplicates(usable, data_dir):
     hashes = {path: dhash(path) for path in usable}
     by_first = sorted(usable)
     for i, a in enumerate(by_first):
-        for b in by_first[i + 1:]:
+        for b in by_first[i + 1 :]:
             if bin(hashes[a] ^ hashes[b]).count("1") <= NEAR_DUPLICATE_BITS:
                 groups.setdefault(("near", a), [a]).append(b)
     moves = {}
@@ -180,8 +186,11 @@ def _find_duplicates(usable, data_dir):
         if len(classes) > 1:
             others = ", ".join(str(p.relative_to(data_dir)) for p in paths)
             for p in paths:
-                moves.setdefault(p, f"label conflict: the same photo is filed under several classes ({others}); "
-                                    "decide which class it belongs to and put one copy back")
+                moves.setdefault(
+                    p,
+                    f"label conflict: the same photo is filed under several classes ({others}); "
+                    "decide which class it belongs to and put one copy back",
+                )
         else:
             for p in paths[1:]:
                 if p not in moves and paths[0] not in moves:
@@ -213,8 +222,10 @@ def clean_folder(data_dir, quarantine_dir=None, dry_run=False, progress=True):
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(path), str(destination))
             except OSError as error:
-                raise PermissionError(f"Could not move {path} to {destination} ({error.strerror}). Is the data "
-                                      "folder read-only? Copy it somewhere writable, or use --dry-run.") from None
+                raise PermissionError(
+                    f"Could not move {path} to {destination} ({error.strerror}). Is the data "
+                    "folder read-only? Copy it somewhere writable, or use --dry-run."
+                ) from None
         quarantined.append({"file": str(path.relative_to(data_dir)), "moved_to": str(destination), "reason": reason})
     if quarantined and not dry_run:
         _note_reasons(quarantine_dir, data_dir, quarantined)
@@ -256,10 +267,14 @@ def _kind(reason):
 
 def summary(report):
     """A per-class table of what was kept, moved and noted, then the reasons with counts."""
-    classes = sorted({e["file"].split("/")[0] for e in report["quarantined"] + report["notes"]}
-                     | set(class_names(report["data_dir"])))
-    kept = {c: sum(1 for _ in (Path(report["data_dir"]) / c).rglob("*") if _.is_file() and not is_clutter(_))
-            for c in classes}
+    classes = sorted(
+        {e["file"].split("/")[0] for e in report["quarantined"] + report["notes"]}
+        | set(class_names(report["data_dir"]))
+    )
+    kept = {
+        c: sum(1 for _ in (Path(report["data_dir"]) / c).rglob("*") if _.is_file() and not is_clutter(_))
+        for c in classes
+    }
     lines = [f"{'class':<10}{'in folder':>10}{'moved':>8}{'odd, kept':>11}"]
     for c in classes:
         moved = sum(e["file"].startswith(c + "/") for e in report["quarantined"])

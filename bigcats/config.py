@@ -33,6 +33,5 @@ def env_param(name, default):
         return kind(raw)
     except ValueError:
         raise ValueError(
-            f"{name}={raw!r} is not a valid {kind.__name__}. "
-            f"Unset it or give a value like {default!r}."
+            f"{name}={raw!r} is not a valid {kind.__name__}. Unset it or give a value like {default!r}."
         ) from None

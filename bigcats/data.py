@@ -136,16 +136,16 @@ def apply_orientation(image, orientation):
     """Turn a decoded image upright, as PIL's ImageOps.exif_transpose would."""
     import tensorflow as tf
 
-    transpose = lambda x: tf.transpose(x, [1, 0, 2])  # noqa: E731
+    transpose = lambda x: tf.transpose(x, [1, 0, 2])
     branches = [
-        lambda: image,                                   # 1: upright
-        lambda: tf.image.flip_left_right(image),         # 2: mirrored
-        lambda: tf.image.rot90(image, 2),                # 3: upside down
-        lambda: tf.image.flip_up_down(image),            # 4: mirrored upside down
-        lambda: transpose(image),                        # 5: mirrored, on its side
-        lambda: tf.image.rot90(image, 3),                # 6: on its side (the common portrait case)
-        lambda: tf.image.rot90(transpose(image), 2),     # 7: mirrored, on its other side
-        lambda: tf.image.rot90(image, 1),                # 8: on its other side
+        lambda: image,  # 1: upright
+        lambda: tf.image.flip_left_right(image),  # 2: mirrored
+        lambda: tf.image.rot90(image, 2),  # 3: upside down
+        lambda: tf.image.flip_up_down(image),  # 4: mirrored upside down
+        lambda: transpose(image),  # 5: mirrored, on its side
+        lambda: tf.image.rot90(image, 3),  # 6: on its side (the common portrait case)
+        lambda: tf.image.rot90(transpose(image), 2),  # 7: mirrored, on its other side
+        lambda: tf.image.rot90(image, 1),  # 8: on its other side
     ]
     index = tf.clip_by_value(tf.cast(orientation, tf.int32) - 1, 0, 7)
     return tf.switch_case(index, branches)
@@ -167,7 +167,9 @@ def load_image(path, image_size, orientation=None):
 
     if orientation is None:
         orientation = exif_orientation(path)
-    return decode_and_resize(tf.io.read_file(path if isinstance(path, tf.Tensor) else str(path)), image_size, orientation)
+    return decode_and_resize(
+        tf.io.read_file(path if isinstance(path, tf.Tensor) else str(path)), image_size, orientation
+    )
 
 
 def load_for_augmenting(path, image_size, orientation=None):
@@ -199,7 +201,8 @@ def make_dataset(items, image_size, batch_size, training=False, seed=0, cache=Tr
         ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
     if augmenting:  # one seed per photo, new ones every epoch
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(lambda item, s: (augment(item[0], image_size, s), item[1]),
-                                                num_parallel_calls=tf.data.AUTOTUNE)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda item, s: (augment(item[0], image_size, s), item[1]), num_parallel_calls=tf.data.AUTOTUNE
+        )
     ds = ds.batch(batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -39,11 +39,13 @@ def gpu_details():
     details = []
     for gpu in tf.config.list_physical_devices("GPU"):
         info = tf.config.experimental.get_device_details(gpu)
-        details.append({
-            "name": gpu.name,
-            "device_name": info.get("device_name", "unknown GPU"),
-            "compute_capability": list(info["compute_capability"]) if info.get("compute_capability") else None,
-        })
+        details.append(
+            {
+                "name": gpu.name,
+                "device_name": info.get("device_name", "unknown GPU"),
+                "compute_capability": list(info["compute_capability"]) if info.get("compute_capability") else None,
+            }
+        )
     return details
 
 

@@ -23,8 +23,10 @@ def cluster_info():
     """(task index, number of workers) from TF_CONFIG, or a clear error."""
     raw = os.environ.get("TF_CONFIG")
     if not raw:
-        raise ValueError('TF_CONFIG is not set. Each worker needs e.g. TF_CONFIG=\'{"cluster": {"worker": '
-                         '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' (see README).')
+        raise ValueError(
+            'TF_CONFIG is not set. Each worker needs e.g. TF_CONFIG=\'{"cluster": {"worker": '
+            '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' (see README).'
+        )
     try:
         spec = json.loads(raw)
         return int(spec["task"]["index"]), len(spec["cluster"]["worker"])
@@ -57,9 +59,16 @@ def _distributed_step(strategy, model, optimizer, global_batch):
     return step
 
 
-def train_multiworker(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE,
-                      batch_size=config.BATCH_SIZE, learning_rate=config.LEARNING_RATE, seed=config.SEED,
-                      log=print):
+def train_multiworker(
+    data_dir,
+    model_path,
+    epochs=config.EPOCHS,
+    image_size=config.IMAGE_SIZE,
+    batch_size=config.BATCH_SIZE,
+    learning_rate=config.LEARNING_RATE,
+    seed=config.SEED,
+    log=print,
+):
     """Train with every worker in TF_CONFIG; the chief (index 0) saves the model and history."""
     import keras
     import tensorflow as tf
@@ -97,8 +106,10 @@ def train_multiworker(data_dir, model_path, epochs=config.EPOCHS, image_size=con
             loss, hits = loss + float(step_loss), hits + float(step_hits)
         history["loss"].append(loss / steps)
         history["accuracy"].append(hits / (steps * global_batch))
-        log(f"worker {index}/{workers}: epoch {epoch + 1}/{epochs} loss {history['loss'][-1]:.4f} "
-            f"accuracy {history['accuracy'][-1]:.4f}")
+        log(
+            f"worker {index}/{workers}: epoch {epoch + 1}/{epochs} loss {history['loss'][-1]:.4f} "
+            f"accuracy {history['accuracy'][-1]:.4f}"
+        )
     seconds = time.perf_counter() - start
 
     # Every worker saves (reading synchronised variables can need all of them); only the
@@ -110,12 +121,30 @@ def train_multiworker(data_dir, model_path, epochs=config.EPOCHS, image_size=con
         with tempfile.TemporaryDirectory() as tmp:
             model.save(Path(tmp) / "worker.keras")
         return model, None
-    setup = {"device": f"{workers} workers", "replicas": strategy.num_replicas_in_sync, "precision": "float32",
-             "reasons": ["MultiWorkerMirroredStrategy from TF_CONFIG, custom training step (Keras 3 fit "
-                         "does not support it)"]}
-    record = write_record(model_path, data_dir, names, splits, history, seconds, setup, image_size=image_size,
-                          batch_size=batch_size, learning_rate=learning_rate, seed=seed, epochs_requested=epochs,
-                          schedule="cosine", architecture=model.name)
+    setup = {
+        "device": f"{workers} workers",
+        "replicas": strategy.num_replicas_in_sync,
+        "precision": "float32",
+        "reasons": [
+            "MultiWorkerMirroredStrategy from TF_CONFIG, custom training step (Keras 3 fit does not support it)"
+        ],
+    }
+    record = write_record(
+        model_path,
+        data_dir,
+        names,
+        splits,
+        history,
+        seconds,
+        setup,
+        image_size=image_size,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        epochs_requested=epochs,
+        schedule="cosine",
+        architecture=model.name,
+    )
     if splits["val"]:  # evaluate reads class names from the record just written
         record["val_accuracy"] = evaluate(model_path, data_dir, split="val")[0]["accuracy"]
         history_path(model_path).write_text(json.dumps(record, indent=2))

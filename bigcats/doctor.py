@@ -23,8 +23,7 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 WSL2_ROUTE = (
     "Use WSL2 (Windows 10 build 19044+ or Windows 11): install the NVIDIA driver on Windows only, "
     "then in PowerShell `wsl --install -d Ubuntu`, and inside Ubuntu: `git clone` this project, "
-    "`./setup_env.sh` (it installs tensorflow[and-cuda] when `nvidia-smi` works there). "
-    + LEGACY_WINDOWS_GPU
+    "`./setup_env.sh` (it installs tensorflow[and-cuda] when `nvidia-smi` works there). " + LEGACY_WINDOWS_GPU
 )
 
 
@@ -69,8 +68,12 @@ def gather_facts(memory_growth_problems=()):
         "python": platform.python_version(),
         "executable": sys.executable,
         "prefix": sys.prefix,
-        "platform": {"system": platform.system(), "release": platform.release(),
-                     "machine": platform.machine(), "wsl": is_wsl()},
+        "platform": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "machine": platform.machine(),
+            "wsl": is_wsl(),
+        },
         "tensorflow": _version("tensorflow"),
         "keras": _version("keras"),
         "numpy": _version("numpy"),
@@ -107,16 +110,31 @@ def _environment_findings(facts):
     found = []
     py = _as_tuple(facts["python"])[:2]
     if not SUPPORTED_PYTHON[0] <= py <= SUPPORTED_PYTHON[1]:
-        found.append(_finding("error", f"Python {facts['python']} is outside TensorFlow 2.21's range (3.10-3.13).",
-                              "Install Python 3.12 and run setup_env again."))
+        found.append(
+            _finding(
+                "error",
+                f"Python {facts['python']} is outside TensorFlow 2.21's range (3.10-3.13).",
+                "Install Python 3.12 and run setup_env again.",
+            )
+        )
     if not facts.get("tensorflow"):
-        found.append(_finding("error", "TensorFlow is not installed in this Python.",
-                              "Run ./setup_env.sh (Windows: setup_env.bat), then pick the 'Python (bigcats)' kernel."))
+        found.append(
+            _finding(
+                "error",
+                "TensorFlow is not installed in this Python.",
+                "Run ./setup_env.sh (Windows: setup_env.bat), then pick the 'Python (bigcats)' kernel.",
+            )
+        )
     env = facts.get("project_env")
     if env and Path(facts["prefix"]).resolve() != Path(env).resolve():
-        found.append(_finding("warning", f"This Python ({facts['executable']}) is not the project's environment ({env}).",
-                              "In JupyterLab: Kernel > Change Kernel > 'Python (bigcats)'. No such kernel? "
-                              "Re-run setup_env, which registers it."))
+        found.append(
+            _finding(
+                "warning",
+                f"This Python ({facts['executable']}) is not the project's environment ({env}).",
+                "In JupyterLab: Kernel > Change Kernel > 'Python (bigcats)'. No such kernel? "
+                "Re-run setup_env, which registers it.",
+            )
+        )
     for problem in facts.get("memory_growth_problems", []):
         found.append(_finding("warning", problem, "Restart the kernel and set memory growth first."))
     return found
@@ -126,27 +144,55 @@ def _no_gpu_findings(facts):
     system = facts["platform"]["system"]
     tf_version = _as_tuple(facts.get("tensorflow"))
     if system == "Windows" and tf_version >= (2, 11):
-        return [_finding("warning", f"Native Windows: TensorFlow {facts['tensorflow']} has no GPU support here "
-                                    "(2.10 was the last release with it). Training runs on the CPU.", WSL2_ROUTE)]
+        return [
+            _finding(
+                "warning",
+                f"Native Windows: TensorFlow {facts['tensorflow']} has no GPU support here "
+                "(2.10 was the last release with it). Training runs on the CPU.",
+                WSL2_ROUTE,
+            )
+        ]
     if system == "Darwin":
-        fix = ("On Apple silicon: ./setup_env.sh --metal installs tensorflow-metal for the Apple GPU."
-               if facts["platform"]["machine"] == "arm64" and not facts.get("tensorflow_metal") else
-               "Intel Macs have no GPU route (and TensorFlow 2.17+ no Intel-Mac wheels).")
+        fix = (
+            "On Apple silicon: ./setup_env.sh --metal installs tensorflow-metal for the Apple GPU."
+            if facts["platform"]["machine"] == "arm64" and not facts.get("tensorflow_metal")
+            else "Intel Macs have no GPU route (and TensorFlow 2.17+ no Intel-Mac wheels)."
+        )
         return [_finding("info", "macOS has no CUDA: NVIDIA GPUs are not supported.", fix)]
     if not facts["build"].get("is_cuda_build", False):
-        return [_finding("warning", "This TensorFlow is a CPU-only build, so it cannot use a GPU.",
-                         'pip uninstall -y tensorflow-cpu && pip install "tensorflow[and-cuda]==2.21.0" (Linux/WSL2).')]
+        return [
+            _finding(
+                "warning",
+                "This TensorFlow is a CPU-only build, so it cannot use a GPU.",
+                'pip uninstall -y tensorflow-cpu && pip install "tensorflow[and-cuda]==2.21.0" (Linux/WSL2).',
+            )
+        ]
     if facts.get("nvidia_smi") is None:
         if facts["platform"]["wsl"]:
-            return [_finding("warning", "WSL2 without GPU passthrough: nvidia-smi does not work inside Linux.",
-                             "Install or update the NVIDIA driver on the Windows side (never inside WSL), run "
-                             "`wsl --update` in PowerShell, restart WSL, and check `nvidia-smi` inside Ubuntu.")]
-        return [_finding("info", "No NVIDIA driver found (nvidia-smi is missing or fails): training runs on the CPU.",
-                         "With an NVIDIA GPU: install its driver (525 or newer), check `nvidia-smi`, re-run ./setup_env.sh.")]
-    return [_finding("error", "An NVIDIA driver works (nvidia-smi) but TensorFlow sees no GPU: its CUDA libraries "
-                              "are missing or not found.",
-                     'pip install "tensorflow[and-cuda]==2.21.0" in this environment, and unset LD_LIBRARY_PATH '
-                     "entries that point at an older CUDA. `pip list | grep nvidia` should show the cuDNN/CUDA wheels.")]
+            return [
+                _finding(
+                    "warning",
+                    "WSL2 without GPU passthrough: nvidia-smi does not work inside Linux.",
+                    "Install or update the NVIDIA driver on the Windows side (never inside WSL), run "
+                    "`wsl --update` in PowerShell, restart WSL, and check `nvidia-smi` inside Ubuntu.",
+                )
+            ]
+        return [
+            _finding(
+                "info",
+                "No NVIDIA driver found (nvidia-smi is missing or fails): training runs on the CPU.",
+                "With an NVIDIA GPU: install its driver (525 or newer), check `nvidia-smi`, re-run ./setup_env.sh.",
+            )
+        ]
+    return [
+        _finding(
+            "error",
+            "An NVIDIA driver works (nvidia-smi) but TensorFlow sees no GPU: its CUDA libraries "
+            "are missing or not found.",
+            'pip install "tensorflow[and-cuda]==2.21.0" in this environment, and unset LD_LIBRARY_PATH '
+            "entries that point at an older CUDA. `pip list | grep nvidia` should show the cuDNN/CUDA wheels.",
+        )
+    ]
 
 
 def _gpu_findings(facts):
@@ -155,18 +201,33 @@ def _gpu_findings(facts):
     driver = _as_tuple(facts.get("nvidia_driver"))
     needed = CUDA12_MIN_DRIVER.get("Windows" if facts["platform"]["wsl"] else system)
     if driver and needed and driver[:2] < needed:
-        found.append(_finding("error", f"NVIDIA driver {facts['nvidia_driver']} is too old for CUDA "
-                                       f"{facts['build'].get('cuda_version', '12')}, which this TensorFlow uses.",
-                              f"Update the driver to {needed[0]}.{needed[1]} or newer."))
+        found.append(
+            _finding(
+                "error",
+                f"NVIDIA driver {facts['nvidia_driver']} is too old for CUDA "
+                f"{facts['build'].get('cuda_version', '12')}, which this TensorFlow uses.",
+                f"Update the driver to {needed[0]}.{needed[1]} or newer.",
+            )
+        )
     for gpu in facts["gpus"]:
         cc = tuple(gpu.get("compute_capability") or ())
         label = f"{gpu['device_name']} (compute capability {'.'.join(map(str, cc)) or '?'})"
         if cc and cc < DROPPED_BELOW_CC:
-            found.append(_finding("error", f"{label}: TensorFlow 2.17+ has no kernels for this GPU generation.",
-                                  "Use the CPU, or an older TensorFlow (2.16) in a separate environment."))
+            found.append(
+                _finding(
+                    "error",
+                    f"{label}: TensorFlow 2.17+ has no kernels for this GPU generation.",
+                    "Use the CPU, or an older TensorFlow (2.16) in a separate environment.",
+                )
+            )
         elif cc and cc < (7, 0):
-            found.append(_finding("info", f"{label}: no tensor cores, so mixed precision will not speed it up.",
-                                  "Nothing to fix: training uses float32 on this GPU."))
+            found.append(
+                _finding(
+                    "info",
+                    f"{label}: no tensor cores, so mixed precision will not speed it up.",
+                    "Nothing to fix: training uses float32 on this GPU.",
+                )
+            )
     names = ", ".join(g["device_name"] for g in facts["gpus"])
     found.append(_finding("info", f"TensorFlow sees {len(facts['gpus'])} GPU(s): {names}."))
     return found
@@ -199,10 +260,15 @@ def format_report(rep):
         f"Platform    {rep['platform']['system']} {rep['platform']['release']} {rep['platform']['machine']}"
         + ("  [WSL]" if rep["platform"]["wsl"] else ""),
     ]
-    lines += [f"{name:<11} {rep.get(name) or 'not installed'}" for name in ("tensorflow", "keras", "numpy", "opencv", "matplotlib")]
+    lines += [
+        f"{name:<11} {rep.get(name) or 'not installed'}"
+        for name in ("tensorflow", "keras", "numpy", "opencv", "matplotlib")
+    ]
     build = rep.get("build") or {}
-    lines.append(f"TF build    CUDA {build.get('cuda_version', 'n/a')}, cuDNN {build.get('cudnn_version', 'n/a')}, "
-                 f"CUDA build: {build.get('is_cuda_build', False)}")
+    lines.append(
+        f"TF build    CUDA {build.get('cuda_version', 'n/a')}, cuDNN {build.get('cudnn_version', 'n/a')}, "
+        f"CUDA build: {build.get('is_cuda_build', False)}"
+    )
     lines.append(f"GPUs        {', '.join(g['device_name'] for g in rep['gpus']) or 'none visible to TensorFlow'}")
     lines.append(f"nvidia-smi  {'driver ' + rep['nvidia_driver'] if rep.get('nvidia_driver') else 'not available'}")
     lines.append("")

@@ -6,15 +6,21 @@ from pathlib import Path
 
 import numpy as np
 
-from bigcats.data import (IMAGE_EXTENSIONS, class_names, has_image_extension, is_clutter, load_image, make_dataset,
-                          split_images)
 from bigcats.clean import TINY_SIDE, check_file, find_unusable, pixel_size
+from bigcats.data import (
+    IMAGE_EXTENSIONS,
+    class_names,
+    has_image_extension,
+    is_clutter,
+    load_image,
+    make_dataset,
+    split_images,
+)
 from bigcats.train import BadImagesError, bad_images_message, history_path
-
 
 # What `predict` looks for in a folder: what training reads, and WebP, which TensorFlow's decoder
 # also reads and which photos saved from a web page often are.
-PREDICT_EXTENSIONS = IMAGE_EXTENSIONS + (".webp",)
+PREDICT_EXTENSIONS = (*IMAGE_EXTENSIONS, ".webp")
 # Photo formats the decoder cannot read: listed so that they get an error saying what to do,
 # where a folder would otherwise pass over them in silence.
 UNREADABLE_PHOTOS = {".tif": "TIFF", ".tiff": "TIFF", ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF"}
@@ -31,18 +37,24 @@ def load_trained_model(model_path):
 
     model_path = Path(model_path)
     if not model_path.is_file():
-        raise ModelLoadError(f"No model at {model_path}. Train one first: python -m bigcats train --data DIR --model {model_path}")
+        raise ModelLoadError(
+            f"No model at {model_path}. Train one first: python -m bigcats train --data DIR --model {model_path}"
+        )
     if model_path.suffix != ".keras":
         raise ModelLoadError(f"{model_path}: expected a Keras 3 '.keras' file.")
     try:
         model = keras.models.load_model(model_path, safe_mode=True)
     except Exception as error:
         if "safe_mode" in str(error):
-            raise ModelLoadError(f"{model_path} contains Python code (a Lambda layer), which is not loaded: a model "
-                                 "file could run anything. Load it yourself with safe_mode=False only if you trust "
-                                 "where it came from.") from None
-        raise ModelLoadError(f"{model_path} is not a readable Keras model ({type(error).__name__}: {error}). "
-                             "Was it copied completely? Train it again if in doubt.") from None
+            raise ModelLoadError(
+                f"{model_path} contains Python code (a Lambda layer), which is not loaded: a model "
+                "file could run anything. Load it yourself with safe_mode=False only if you trust "
+                "where it came from."
+            ) from None
+        raise ModelLoadError(
+            f"{model_path} is not a readable Keras model ({type(error).__name__}: {error}). "
+            "Was it copied completely? Train it again if in doubt."
+        ) from None
     record_file = history_path(model_path)
     record = json.loads(record_file.read_text()) if record_file.exists() else {}
     record.setdefault("image_size", int(model.input_shape[1]))
@@ -57,8 +69,10 @@ def load_or_train(model_path, data_dir, **settings):
     if not Path(model_path).exists():
         from bigcats.train import train
 
-        print(f"No trained model at {model_path} yet: training one now with the tutorial's settings "
-              f"(notebook 04 does this step by step).")
+        print(
+            f"No trained model at {model_path} yet: training one now with the tutorial's settings "
+            f"(notebook 04 does this step by step)."
+        )
         train(data_dir, model_path, verbose=2, **settings)
     return load_trained_model(model_path)
 
@@ -102,7 +116,12 @@ def metrics(y_true, y_pred, class_names):
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(actual)}
+        per_class[name] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": int(actual),
+        }
     n = int(matrix.sum())
     return {
         "n": n,
@@ -126,13 +145,17 @@ def _check_labels_match(record, data_dir):
     gives that number, or every score is quietly wrong."""
     folders, known = class_names(data_dir), record["class_names"]
     if not folders:
-        raise ValueError(f"{data_dir} has no class folders. `evaluate` scores labelled photos, one folder per "
-                         f"class ({Path(data_dir) / known[0]}/*.jpg, ...); to classify photos without labels, "
-                         f"use `python -m bigcats predict --model MODEL {data_dir}`.")
+        raise ValueError(
+            f"{data_dir} has no class folders. `evaluate` scores labelled photos, one folder per "
+            f"class ({Path(data_dir) / known[0]}/*.jpg, ...); to classify photos without labels, "
+            f"use `python -m bigcats predict --model MODEL {data_dir}`."
+        )
     generic = known == [f"class_{i}" for i in range(len(known))]  # a model without its history JSON
-    if len(folders) != len(known) or not generic and [f.lower() for f in folders] != [k.lower() for k in known]:
-        raise ValueError(f"The model knows {', '.join(known)}; {data_dir} has the folders {', '.join(folders)}. "
-                         f"Name the folders as the model's classes, so that each label means the same to both.")
+    if len(folders) != len(known) or (not generic and [f.lower() for f in folders] != [k.lower() for k in known]):
+        raise ValueError(
+            f"The model knows {', '.join(known)}; {data_dir} has the folders {', '.join(folders)}. "
+            f"Name the folders as the model's classes, so that each label means the same to both."
+        )
 
 
 def evaluate_model(model, record, data_dir, split="test", mirror=True):
@@ -179,8 +202,9 @@ def predict_files(model, record, inputs, mirror=True, batch_size=32):
     skipped = []
     paths = expand_inputs(inputs, skipped)
     if skipped:
-        print(f"Skipped {len(skipped)} file(s) in the folder(s) that are not photos, e.g. {skipped[0]}",
-              file=sys.stderr)
+        print(
+            f"Skipped {len(skipped)} file(s) in the folder(s) that are not photos, e.g. {skipped[0]}", file=sys.stderr
+        )
     results, waiting = [], []  # waiting: (result, image) read but not yet classified
     for path in tqdm(paths, desc="Classifying", unit="photo", disable=len(paths) < 20):
         result = _read(path, record["image_size"])
@@ -212,7 +236,9 @@ def _why_unreadable(path, error):
     if path.suffix.lower() in UNREADABLE_PHOTOS:
         kind = UNREADABLE_PHOTOS[path.suffix.lower()]
         return f"{kind} photos are not read by TensorFlow's decoder: convert it to JPEG or PNG"
-    message = getattr(error, "message", str(error)).split("}}")[-1].strip().splitlines()[0].removesuffix("name:").strip()
+    message = (
+        getattr(error, "message", str(error)).split("}}")[-1].strip().splitlines()[0].removesuffix("name:").strip()
+    )
     # the cleaner's reasons say what the file is and what to do; it may find nothing wrong with
     # the bytes (the failure was elsewhere), and then TensorFlow's own words are all there is
     reason = check_file(path).reason if has_image_extension(path) else ""

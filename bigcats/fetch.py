@@ -65,19 +65,30 @@ def download(url, destination, progress=True, timeout=60):
         with urllib.request.urlopen(request, timeout=timeout) as response:
             resumed = have and response.status == 206
             total = int(response.headers.get("Content-Length", 0)) + (have if resumed else 0)
-            with open(part, "ab" if resumed else "wb") as out, tqdm(
-                total=total or None, initial=have if resumed else 0, unit="B", unit_scale=True,
-                desc=f"Downloading {destination.name}", disable=not progress,
-            ) as bar:
+            with (
+                open(part, "ab" if resumed else "wb") as out,
+                tqdm(
+                    total=total or None,
+                    initial=have if resumed else 0,
+                    unit="B",
+                    unit_scale=True,
+                    desc=f"Downloading {destination.name}",
+                    disable=not progress,
+                ) as bar,
+            ):
                 for block in iter(lambda: response.read(2**16), b""):
                     out.write(block)
                     bar.update(len(block))
     except (urllib.error.URLError, OSError) as error:
-        raise FetchError(f"Download of {url} failed ({error}). Run the same command again to resume; "
-                         "offline, use --source with a local archive or folder, or --synthetic.") from None
+        raise FetchError(
+            f"Download of {url} failed ({error}). Run the same command again to resume; "
+            "offline, use --source with a local archive or folder, or --synthetic."
+        ) from None
     if total and part.stat().st_size != total:
-        raise FetchError(f"Download of {url} stopped at {part.stat().st_size} of {total} bytes. "
-                         "Run the same command again to resume.")
+        raise FetchError(
+            f"Download of {url} stopped at {part.stat().st_size} of {total} bytes. "
+            "Run the same command again to resume."
+        )
     part.replace(destination)
     return destination
 
@@ -95,16 +106,28 @@ def _members(archive):
     Both readers stop at each entry's declared size, so the size limits below hold as written."""
     if zipfile.is_zipfile(archive):
         handle = zipfile.ZipFile(archive)
-        infos = [(i.filename, i.file_size, i.is_dir(), (i.external_attr >> 16) & 0o170000 == 0o120000,
-                  lambda i=i: handle.open(i)) for i in handle.infolist()]
+        infos = [
+            (
+                i.filename,
+                i.file_size,
+                i.is_dir(),
+                (i.external_attr >> 16) & 0o170000 == 0o120000,
+                lambda i=i: handle.open(i),
+            )
+            for i in handle.infolist()
+        ]
     elif tarfile.is_tarfile(archive):
-        handle = tarfile.open(archive)
-        infos = [(m.name, m.size, m.isdir(), not (m.isfile() or m.isdir()), lambda m=m: handle.extractfile(m))
-                 for m in handle.getmembers()]
+        handle = tarfile.open(archive)  # noqa: SIM115 -- the caller closes it after the members are read
+        infos = [
+            (m.name, m.size, m.isdir(), not (m.isfile() or m.isdir()), lambda m=m: handle.extractfile(m))
+            for m in handle.getmembers()
+        ]
     else:
-        raise FetchError(f"{archive} is not a zip or tar archive. A download that is not one is usually a "
-                         "sign-in or error page: open the address in a browser, download the archive there, "
-                         "and pass it with --source.")
+        raise FetchError(
+            f"{archive} is not a zip or tar archive. A download that is not one is usually a "
+            "sign-in or error page: open the address in a browser, download the archive there, "
+            "and pass it with --source."
+        )
     try:
         return handle, _checked(archive, infos)
     except FetchError:
@@ -120,7 +143,9 @@ def _checked(archive, infos):
     for name, size, is_dir, is_link, opener in infos:
         safe = _safe_name(name)
         if safe is None:
-            raise FetchError(f"{archive} contains an entry that points outside the destination ({name!r}): refusing it.")
+            raise FetchError(
+                f"{archive} contains an entry that points outside the destination ({name!r}): refusing it."
+            )
         if is_link:
             raise FetchError(f"{archive} contains a link or special file ({name!r}): refusing it.")
         if is_dir:
@@ -194,9 +219,11 @@ def verify_manifest(found, manifest):
     unknown = sorted(name for digest, name in got.items() if digest not in manifest)
     missing = sorted(name for digest, name in manifest.items() if digest not in got)
     if unknown or missing:
-        raise FetchError(f"The download does not match the pinned photo list ({len(unknown)} unknown, "
-                         f"{len(missing)} missing, e.g. {(unknown + missing)[:3]}). The release may have changed; "
-                         "nothing was added. Use --source with your own copy to skip this check.")
+        raise FetchError(
+            f"The download does not match the pinned photo list ({len(unknown)} unknown, "
+            f"{len(missing)} missing, e.g. {(unknown + missing)[:3]}). The release may have changed; "
+            "nothing was added. Use --source with your own copy to skip this check."
+        )
 
 
 def fetch(source=DEFAULT_URL, dest=config.DATA_DIR, sha256=None, manifest=None, downloads_dir=None, progress=True):
@@ -220,8 +247,10 @@ def fetch(source=DEFAULT_URL, dest=config.DATA_DIR, sha256=None, manifest=None, 
     if sha256:
         actual = sha256_of(archive)
         if actual != sha256.lower():
-            raise FetchError(f"{archive}: SHA-256 {actual} does not match the expected {sha256}. The file is "
-                             "corrupt or not the expected release; delete it and download again.")
+            raise FetchError(
+                f"{archive}: SHA-256 {actual} does not match the expected {sha256}. The file is "
+                "corrupt or not the expected release; delete it and download again."
+            )
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest.parent) as tmp:
         extract_safely(archive, tmp)
@@ -235,5 +264,10 @@ def fetch(source=DEFAULT_URL, dest=config.DATA_DIR, sha256=None, manifest=None, 
 
 
 def _report(source, dest, found, added, skipped):
-    return {"source": str(source), "dest": str(dest), "added": len(added), "skipped_existing": len(skipped),
-            "per_class": {cls: len(files) for cls, files in found.items()}}
+    return {
+        "source": str(source),
+        "dest": str(dest),
+        "added": len(added),
+        "skipped_existing": len(skipped),
+        "per_class": {cls: len(files) for cls, files in found.items()},
+    }

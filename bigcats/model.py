@@ -17,7 +17,6 @@ from keras import layers
 
 from bigcats import config
 
-
 BLUR_KERNEL = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16  # binomial: the smallest blur that keeps the mean
 
 
@@ -59,8 +58,9 @@ def _max_blur_pool(x):
     x = layers.MaxPooling2D(pool_size=2, strides=1, padding="same")(x)  # "same": a 32-px image still fits
     # built-in layers only, so `load_model(safe_mode=True)` needs nothing of ours; "zeros" draws no
     # random numbers, so every other layer starts from the weights the seed gave it before
-    blur = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, trainable=False,
-                                  depthwise_initializer="zeros")
+    blur = layers.DepthwiseConv2D(
+        3, strides=2, padding="same", use_bias=False, trainable=False, depthwise_initializer="zeros"
+    )
     x = blur(x)
     blur.set_weights([np.repeat(BLUR_KERNEL[:, :, None, None], x.shape[-1], axis=2)])  # fixed: never trained
     return x

@@ -67,8 +67,15 @@ def plot_confusion_matrix(matrix, class_names, title="Confusion matrix"):
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, str(value), ha="center", va="center",
-                color="white" if value > matrix.max() / 2 else "black", fontsize=14)
+        ax.text(
+            j,
+            i,
+            str(value),
+            ha="center",
+            va="center",
+            color="white" if value > matrix.max() / 2 else "black",
+            fontsize=14,
+        )
     ax.set_xticks(range(len(class_names)), class_names)
     ax.set_yticks(range(len(class_names)), class_names)
     ax.set_xlabel("predicted")
@@ -81,7 +88,7 @@ def plot_confusion_matrix(matrix, class_names, title="Confusion matrix"):
 def plot_bars(labels, values, ylabel, title, annotate="{:.1f}"):
     """One bar per device (matrix-multiply GFLOP/s, training images/s...)."""
     fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(labels)), 4))
-    bars = ax.bar(labels, values, color=["tab:blue" if "CPU" in l.upper() else "tab:green" for l in labels])
+    bars = ax.bar(labels, values, color=["tab:blue" if "CPU" in label.upper() else "tab:green" for label in labels])
     ax.bar_label(bars, labels=[annotate.format(v) for v in values])
     ax.set_ylabel(ylabel)
     ax.set_title(title)

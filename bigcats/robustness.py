@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
-
 # width / height of photos as they come: square, 4:3, 3:2, 16:9, and the portrait ones. The
 # model squeezes each into a square, so a wide photo shows a thinner animal than training did.
 PHOTO_SHAPES = (1, 4 / 3, 3 / 2, 16 / 9, 3 / 4, 2 / 3)
@@ -41,7 +40,9 @@ def _farther_away(image, rng):
     scale = rng.uniform(0.45, 0.75)
     small = image.resize((max(int(width * scale), 8), max(int(height * scale), 8)), Image.Resampling.LANCZOS)
     canvas = image.filter(ImageFilter.GaussianBlur(max(width, height) / 20))
-    canvas.paste(small, (int(rng.integers(0, width - small.width + 1)), int(rng.integers(0, height - small.height + 1))))
+    canvas.paste(
+        small, (int(rng.integers(0, width - small.width + 1)), int(rng.integers(0, height - small.height + 1)))
+    )
     return canvas
 
 
@@ -91,8 +92,10 @@ def _clear_earlier_copies(out_dir):
     earlier = [p for p in Path(out_dir).rglob("*") if p.is_file()]
     foreign = [p for p in earlier if not COPY_NAME.fullmatch(p.name)]
     if foreign:
-        raise ValueError(f"{out_dir} holds files that are not stress copies (nor farther-away ones), "
-                         f"e.g. {foreign[0]}. Give make_stress_set a new or empty folder.")
+        raise ValueError(
+            f"{out_dir} holds files that are not stress copies (nor farther-away ones), "
+            f"e.g. {foreign[0]}. Give make_stress_set a new or empty folder."
+        )
     for path in earlier:
         path.unlink()
 

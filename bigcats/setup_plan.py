@@ -24,23 +24,26 @@ LEGACY_WINDOWS_GPU = (
 
 @dataclass
 class Machine:
-    system: str                      # platform.system(): Linux, Windows, Darwin
-    machine: str = "x86_64"          # platform.machine(): x86_64, AMD64, arm64, aarch64
-    wsl: bool = False                # Linux running inside WSL
-    nvidia_smi_ok: bool = False      # nvidia-smi runs and lists a GPU
-    windows_build: int = 0           # Windows only
-    wsl_installed: bool = False      # Windows only: the wsl command answers
+    system: str  # platform.system(): Linux, Windows, Darwin
+    machine: str = "x86_64"  # platform.machine(): x86_64, AMD64, arm64, aarch64
+    wsl: bool = False  # Linux running inside WSL
+    nvidia_smi_ok: bool = False  # nvidia-smi runs and lists a GPU
+    windows_build: int = 0  # Windows only
+    wsl_installed: bool = False  # Windows only: the wsl command answers
 
 
 @dataclass
 class Plan:
     packages: list = field(default_factory=list)  # extra pip requirements, beyond requirements.txt
     messages: list = field(default_factory=list)  # what to tell the person running setup
-    gpu: str = "cpu"                               # cuda, metal or cpu
-    supported: bool = True                         # False: the pinned TensorFlow has no wheel here
+    gpu: str = "cpu"  # cuda, metal or cpu
+    supported: bool = True  # False: the pinned TensorFlow has no wheel here
 
 
-def tensorflow_pin(requirements=Path(__file__).resolve().parent.parent / "requirements.txt"):
+REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
+
+
+def tensorflow_pin(requirements=REQUIREMENTS):
     """'2.21.0' from requirements.txt, so the CUDA extra matches the pinned TensorFlow."""
     match = re.search(r"^tensorflow==([\w.]+)", Path(requirements).read_text(), re.M)
     return match.group(1) if match else None
@@ -56,16 +59,22 @@ def plan(m, tf_version, cpu_only=False, metal=False):
     elif m.system == "Linux" and cpu_only:
         p.messages.append("--cpu: TensorFlow will use the CPU only.")
     elif m.system == "Linux" and m.wsl:
-        p.messages.append("WSL2 without a working nvidia-smi: TensorFlow will use the CPU. For the GPU, install or "
-                          "update the NVIDIA driver on the Windows side (never inside WSL), run `wsl --update` in "
-                          "PowerShell, restart WSL, then re-run ./setup_env.sh here.")
+        p.messages.append(
+            "WSL2 without a working nvidia-smi: TensorFlow will use the CPU. For the GPU, install or "
+            "update the NVIDIA driver on the Windows side (never inside WSL), run `wsl --update` in "
+            "PowerShell, restart WSL, then re-run ./setup_env.sh here."
+        )
     elif m.system == "Linux":
-        p.messages.append("No NVIDIA driver found (nvidia-smi): TensorFlow will use the CPU. Every notebook still runs.")
+        p.messages.append(
+            "No NVIDIA driver found (nvidia-smi): TensorFlow will use the CPU. Every notebook still runs."
+        )
     elif m.system == "Darwin" and m.machine != "arm64":
         p.supported = False
-        p.messages.append(f"Intel Mac: TensorFlow {tf_version} publishes no wheel for Intel Macs (2.16 was the last), "
-                          "so this environment cannot be built here. Use an Apple-silicon Mac, a Linux machine or VM, "
-                          "or a hosted notebook service.")
+        p.messages.append(
+            f"Intel Mac: TensorFlow {tf_version} publishes no wheel for Intel Macs (2.16 was the last), "
+            "so this environment cannot be built here. Use an Apple-silicon Mac, a Linux machine or VM, "
+            "or a hosted notebook service."
+        )
     elif m.system == "Darwin":
         p.messages += _macos(m, metal, p)
     elif m.system == "Windows":
@@ -80,17 +89,23 @@ def _macos(m, metal, p):
         p.packages.append("tensorflow-metal")
         p.gpu = "metal"
         return ["Apple silicon: installing tensorflow-metal, the plugin that runs TensorFlow on the Apple GPU."]
-    return ["Apple silicon: TensorFlow uses the CPU. `./setup_env.sh --metal` adds the Apple GPU plugin (tensorflow-metal)."]
+    return [
+        "Apple silicon: TensorFlow uses the CPU. `./setup_env.sh --metal` adds the Apple GPU plugin (tensorflow-metal)."
+    ]
 
 
 def _windows(m):
     if not m.nvidia_smi_ok:
         return ["No NVIDIA driver found: TensorFlow runs on the CPU. Every notebook still works."]
-    lines = ["NVIDIA GPU found, but TensorFlow 2.11 and newer have no GPU support on native Windows: "
-             "this environment runs on the CPU. The GPU route is WSL2:"]
+    lines = [
+        "NVIDIA GPU found, but TensorFlow 2.11 and newer have no GPU support on native Windows: "
+        "this environment runs on the CPU. The GPU route is WSL2:"
+    ]
     if m.windows_build and m.windows_build < WSL2_MIN_BUILD:
-        lines.append(f"  0. This is Windows build {m.windows_build}; WSL2 GPU support needs build {WSL2_MIN_BUILD}+ "
-                     "(Windows 10 21H2 or Windows 11). Run Windows Update first.")
+        lines.append(
+            f"  0. This is Windows build {m.windows_build}; WSL2 GPU support needs build {WSL2_MIN_BUILD}+ "
+            "(Windows 10 21H2 or Windows 11). Run Windows Update first."
+        )
     lines += [
         "  1. Keep the NVIDIA driver installed here, on Windows. Do NOT install a driver inside WSL.",
         "  2. PowerShell as administrator:  wsl --install -d Ubuntu   (then restart)"
@@ -127,8 +142,10 @@ def this_machine():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Print the extra packages this machine needs (stdout) and advice "
-                                                 "(stderr); exit status 3 where the pinned TensorFlow cannot be installed.")
+    parser = argparse.ArgumentParser(
+        description="Print the extra packages this machine needs (stdout) and advice "
+        "(stderr); exit status 3 where the pinned TensorFlow cannot be installed."
+    )
     parser.add_argument("--cpu", action="store_true", help="never the CUDA libraries")
     parser.add_argument("--metal", action="store_true", help="Apple silicon: add tensorflow-metal")
     args = parser.parse_args(argv)

@@ -55,9 +55,11 @@ def checked_splits(data_dir, check_images=True):
     trained_on = count_per_class(splits["train"], names)
     empty = [name for name, n in trained_on.items() if n == 0]
     if empty:  # a class with nothing to learn from would still "train", to a model that never names it
-        raise ValueError(f"No training photos for class {', '.join(empty)} in {data_dir} (about 70% of each "
-                         f"folder's photos train, chosen by their content; the rest are held out). Add photos "
-                         f"to {Path(data_dir) / empty[0]}: a few dozen per class at least.")
+        raise ValueError(
+            f"No training photos for class {', '.join(empty)} in {data_dir} (about 70% of each "
+            f"folder's photos train, chosen by their content; the rest are held out). Add photos "
+            f"to {Path(data_dir) / empty[0]}: a few dozen per class at least."
+        )
     if check_images:
         bad = find_unusable([p for items in splits.values() for p, _ in items])
         if bad:
@@ -104,10 +106,23 @@ def _callbacks(model, model_path, monitor, patience, save_every_s=60):
     return callbacks
 
 
-def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE,
-          batch_size=config.BATCH_SIZE, learning_rate=config.LEARNING_RATE, seed=config.SEED,
-          schedule="cosine", patience=None, devices=None, verbose="auto", check_images=True, build=None,
-          cache=True, augmenting=True):
+def train(
+    data_dir,
+    model_path,
+    epochs=config.EPOCHS,
+    image_size=config.IMAGE_SIZE,
+    batch_size=config.BATCH_SIZE,
+    learning_rate=config.LEARNING_RATE,
+    seed=config.SEED,
+    schedule="cosine",
+    patience=None,
+    devices=None,
+    verbose="auto",
+    check_images=True,
+    build=None,
+    cache=True,
+    augmenting=True,
+):
     """Train the CNN (or the model `build(image_size, num_classes=, seed=)` returns) on
     data_dir/<class>/ and save it. Returns (model, record).
 
@@ -128,22 +143,32 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
     setup = training_setup(devices)
     global_batch = batch_size * setup.replicas  # each replica still sees `batch_size` images
     train_items, val_items = (even_for_replicas(splits[s], setup.replicas) for s in ("train", "val"))
-    train_ds = make_dataset(train_items, image_size, global_batch, training=True, seed=seed, cache=cache,
-                            augmenting=augmenting)
+    train_ds = make_dataset(
+        train_items, image_size, global_batch, training=True, seed=seed, cache=cache, augmenting=augmenting
+    )
     val_ds = make_dataset(val_items, image_size, global_batch, cache=cache) if val_items else None
     monitor = "val_loss" if val_ds is not None else "loss"
     steps = -(-len(train_items) // global_batch) * epochs
     with setup.strategy.scope():
-        model = compile_model((build or build_cnn)(image_size, num_classes=len(names), seed=seed),
-                              learning_rate, decay_steps=steps if schedule == "cosine" else None)
+        model = compile_model(
+            (build or build_cnn)(image_size, num_classes=len(names), seed=seed),
+            learning_rate,
+            decay_steps=steps if schedule == "cosine" else None,
+        )
 
     model_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
         # shuffle=False: the tf.data pipeline already reshuffles every epoch (Keras would only
         # warn that it ignores its own shuffle for a dataset).
-        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
-                            callbacks=_callbacks(model, model_path, monitor, patience), verbose=verbose)
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            shuffle=False,
+            callbacks=_callbacks(model, model_path, monitor, patience),
+            verbose=verbose,
+        )
     except tf.errors.InvalidArgumentError as error:
         if not any(word in error.message for word in ("image", "JPEG", "PNG", "decode", "Decode")):
             raise
@@ -156,9 +181,27 @@ def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SI
 
     values = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     # xla: what Keras actually did, beside the reason training_setup foresaw before the model existed
-    setup_info = {"device": setup.device, "replicas": setup.replicas, "precision": setup.precision,
-                  "xla": bool(model.jit_compile), "reasons": setup.reasons}
-    record = write_record(model_path, data_dir, names, splits, values, seconds, setup_info,
-                          image_size=image_size, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                          epochs_requested=epochs, schedule=schedule, architecture=model.name)
+    setup_info = {
+        "device": setup.device,
+        "replicas": setup.replicas,
+        "precision": setup.precision,
+        "xla": bool(model.jit_compile),
+        "reasons": setup.reasons,
+    }
+    record = write_record(
+        model_path,
+        data_dir,
+        names,
+        splits,
+        values,
+        seconds,
+        setup_info,
+        image_size=image_size,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        epochs_requested=epochs,
+        schedule=schedule,
+        architecture=model.name,
+    )
     return model, record

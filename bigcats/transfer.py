@@ -10,8 +10,10 @@ import socket
 from pathlib import Path
 
 WEIGHTS_HOST = ("storage.googleapis.com", 443)
-WEIGHTS_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
-               "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5")
+WEIGHTS_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+    "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5"
+)
 IMAGENET_SIZES = (96, 128, 160, 192, 224)
 
 

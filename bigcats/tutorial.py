@@ -17,8 +17,9 @@ def run_notebook(path, output_path, timeout=3600, kernel_name="python3"):
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name=kernel_name,
-                            resources={"metadata": {"path": str(Path(path).parent)}})
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name=kernel_name, resources={"metadata": {"path": str(Path(path).parent)}}
+    )
     try:
         client.execute()
     finally:

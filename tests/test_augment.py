@@ -13,8 +13,12 @@ def test_reframe_crops_and_blurs_within_the_photo():
     photo = np.zeros((150, 150, 3), dtype=np.uint8)
     photo[:, :75, 0] = 255
     photo[:, 75:, 2] = 255
-    out = np.stack([augment.reframe(tf.constant(photo), 100, tf.constant([k, 2], tf.int64), low_res_fraction=0.5).numpy()
-                    for k in range(40)])
+    out = np.stack(
+        [
+            augment.reframe(tf.constant(photo), 100, tf.constant([k, 2], tf.int64), low_res_fraction=0.5).numpy()
+            for k in range(40)
+        ]
+    )
     assert out.shape == (40, 100, 100, 3) and out.dtype == np.float32
     assert (out[..., 1] < 1).all() and (np.abs(out[..., 0] + out[..., 2] - 255) < 2).all()
     red_share = (out[..., 0] > 127).mean(axis=(1, 2))
@@ -28,7 +32,9 @@ def test_reframe_crops_and_blurs_within_the_photo():
 def test_a_window_past_the_edges_is_filled_with_the_mirrored_photo():
     photo = tf.constant((np.arange(100 * 80 * 3).reshape(100, 80, 3) % 251).astype(np.uint8))
     # a window twice the photo's size, centred on it: the photo at half size in the middle
-    out = augment._crop_with_mirrored_border(photo, tf.constant([-50.0, -40.0]), tf.constant([200.0, 160.0]), 64).numpy()
+    out = augment._crop_with_mirrored_border(
+        photo, tf.constant([-50.0, -40.0]), tf.constant([200.0, 160.0]), 64
+    ).numpy()
     assert out.shape == (64, 64, 3) and out.dtype == np.float32
     inner = out[16:48, 16:48]
     np.testing.assert_allclose(inner, tf.image.resize(photo, (32, 32), antialias=True).numpy(), atol=1e-3)
@@ -44,16 +50,34 @@ def test_reframe_zooms_out_as_often_as_asked():
     whole = tf.image.resize(tf.constant(photo), (60, 60), antialias=True).numpy()
 
     def zoomed_share(zoom_out_fraction):  # framings that are not the whole photo (1 in 40 draws a scale of ~1)
-        return np.mean([not np.allclose(whole, augment.reframe(
-            tf.constant(photo), 60, tf.constant([k, 5], tf.int64), min_side=1.0, max_stretch=1.0,
-            zoom_out_fraction=zoom_out_fraction, low_res_fraction=0.0).numpy()) for k in range(40)])
+        return np.mean(
+            [
+                not np.allclose(
+                    whole,
+                    augment.reframe(
+                        tf.constant(photo),
+                        60,
+                        tf.constant([k, 5], tf.int64),
+                        min_side=1.0,
+                        max_stretch=1.0,
+                        zoom_out_fraction=zoom_out_fraction,
+                        low_res_fraction=0.0,
+                    ).numpy(),
+                )
+                for k in range(40)
+            ]
+        )
 
     assert zoomed_share(0.0) == 0 and zoomed_share(1.0) > 0.9 and 0.25 < zoomed_share(0.5) < 0.75
 
 
 def _looks(photo, max_seed=40, **settings):
-    return np.stack([augment.new_look(tf.constant(photo, tf.float32), tf.constant([k, 9], tf.int64), **settings).numpy()
-                     for k in range(max_seed)])
+    return np.stack(
+        [
+            augment.new_look(tf.constant(photo, tf.float32), tf.constant([k, 9], tf.int64), **settings).numpy()
+            for k in range(max_seed)
+        ]
+    )
 
 
 def test_new_look_mirrors_half_the_photos_and_nothing_else_when_the_rest_is_off():
@@ -84,8 +108,7 @@ def test_new_look_tilts_without_empty_corners():
     # and a tilt does turn the picture: a horizontal bar stops being horizontal
     bar = np.zeros((40, 40, 3))
     bar[18:22] = 255.0
-    turned = _looks(bar, max_seed=10, max_turn=0.08, brightness=0.0, contrast=0.0, colour=(1.0, 1.0),
-                    grey_fraction=0.0)
+    turned = _looks(bar, max_seed=10, max_turn=0.08, brightness=0.0, contrast=0.0, colour=(1.0, 1.0), grey_fraction=0.0)
     assert max(np.abs(t[:, 0] - t[:, -1]).max() for t in turned) > 100
 
 
@@ -113,18 +136,21 @@ def test_reframe_refuses_crops_too_narrow_for_their_mirrored_border(monkeypatch)
     with pytest.raises(ValueError, match="raise min_side or lower max_zoom_out"):
         augment.reframe(photo, 48, tf.constant([1, 2], tf.int64), min_side=0.45)
     for zoom in (0.9, 2.2):
-        with pytest.raises(ValueError, match="give 1 .never zoom out. to 1.8"):
+        with pytest.raises(ValueError, match=r"give 1 .never zoom out. to 1.8"):
             augment.reframe(photo, 48, tf.constant([1, 2], tf.int64), max_zoom_out=zoom)
     # what the check prevents: without it, some framing fails inside TensorFlow
     monkeypatch.setattr(augment, "_check_framing", lambda *settings: None)
     with pytest.raises(tf.errors.InvalidArgumentError, match="paddings"):
         for k in range(200):
-            augment.reframe(photo, 48, tf.constant([k, 3], tf.int64), min_side=0.2, max_stretch=1.0,
-                            zoom_out_fraction=1.0)
+            augment.reframe(
+                photo, 48, tf.constant([k, 3], tf.int64), min_side=0.2, max_stretch=1.0, zoom_out_fraction=1.0
+            )
     monkeypatch.undo()
     # at the limit, even the worst framing works: the narrowest crop at either edge of the widest canvas
     size, zoom = np.array([90.0, 70.0]), 1.8
     crop = (1 - 1 / zoom) * zoom * size
     for start in (-(zoom - 1) / 2 * size, size + (zoom - 1) / 2 * size - crop):
-        out = augment._crop_with_mirrored_border(photo, tf.constant(start, tf.float32), tf.constant(crop, tf.float32), 48)
+        out = augment._crop_with_mirrored_border(
+            photo, tf.constant(start, tf.float32), tf.constant(crop, tf.float32), 48
+        )
         assert out.shape == (48, 48, 3)

@@ -7,10 +7,10 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import jpeg_bytes, png_bytes, random_rgb
 from PIL import Image
 
 from bigcats.clean import check_file, clean_folder, dhash
-from conftest import jpeg_bytes, png_bytes, random_rgb
 
 
 def photo(seed, size=(96, 128)):
@@ -30,7 +30,7 @@ def corpus(tmp_path):
     good = jpeg_bytes(photo(1))
     files = {
         "lion/good.jpg": good,
-        "lion/good_copy.jpg": good,                                   # exact duplicate
+        "lion/good_copy.jpg": good,  # exact duplicate
         "lion/resized.jpg": jpeg_bytes(np.array(Image.fromarray(photo(1)).resize((64, 48))), quality=70),
         "lion/empty.jpg": b"",
         "lion/truncated.jpg": jpeg_bytes(photo(2))[:600],
@@ -49,7 +49,7 @@ def corpus(tmp_path):
         "tiger/sixteen_bit.png": png_bytes((photo(11).astype(np.uint16) * 257)[..., ::-1]),
         "tiger/alpha.png": png_bytes(np.dstack([photo(12), np.full((96, 128), 128, np.uint8)])),
         "tiger/same_as_lion.jpg": jpeg_bytes(photo(20)),
-        "lion/same_as_tiger.jpg": jpeg_bytes(photo(20)),             # label conflict
+        "lion/same_as_tiger.jpg": jpeg_bytes(photo(20)),  # label conflict
         "tiger/Thumbs.db": b"\0",
     }
     bomb = np.zeros((7200, 7200), dtype=np.uint8)  # 51.8 megapixels of nothing: a tiny PNG
@@ -76,10 +76,15 @@ def corpus(tmp_path):
 
 def png_header_only(width, height):
     """A PNG that declares its size and holds no pixels, as far as a header reader can tell."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IEND", b"")
+    )
 
 
 def fingerprints(*folders):

@@ -6,14 +6,19 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, jpeg_bytes, random_rgb
 
 
 def bigcats(*args, cwd=ROOT):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}  # let TensorFlow talk: it must go to stderr
-    return subprocess.run([sys.executable, "-m", "bigcats", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bigcats", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
 
 
 def json_lines(stdout):
@@ -37,14 +42,29 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     data = make_synthetic_dataset(tmp / "raw", per_class=16)
     model = tmp / "models" / "cats.keras"
-    done = bigcats("train", "--data", data, "--model", model, "--epochs", 2, "--image-size", 32, "--batch-size", 8,
-                   "--learning-rate", 0.004)
+    done = bigcats(
+        "train",
+        "--data",
+        data,
+        "--model",
+        model,
+        "--epochs",
+        2,
+        "--image-size",
+        32,
+        "--batch-size",
+        8,
+        "--learning-rate",
+        0.004,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "saved" in done.stdout
     sizes = json.loads(model.with_suffix(".history.json").read_text())["split_sizes"]
     train = sizes["train"]
-    assert f"photos: {sum(train.values())} trained on (lion {train['lion']}, tiger {train['tiger']}), " \
-           f"{sum(sizes['val'].values())} for validation" in done.stdout
+    assert (
+        f"photos: {sum(train.values())} trained on (lion {train['lion']}, tiger {train['tiger']}), "
+        f"{sum(sizes['val'].values())} for validation" in done.stdout
+    )
     return tmp, data, model
 
 
@@ -134,8 +154,22 @@ def test_benchmark_json_on_the_cpu(tmp_path):
     from bigcats.synthetic import make_synthetic_dataset
 
     data = make_synthetic_dataset(tmp_path / "raw", per_class=4)
-    done = bigcats("benchmark", "--json", "--data", data, "--image-size", 32, "--batch-size", 4,
-                   "--steps", 2, "--repeats", 1, "--chart", tmp_path / "bench.png")
+    done = bigcats(
+        "benchmark",
+        "--json",
+        "--data",
+        data,
+        "--image-size",
+        32,
+        "--batch-size",
+        4,
+        "--steps",
+        2,
+        "--repeats",
+        1,
+        "--chart",
+        tmp_path / "bench.png",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     cpu = result["devices"][0]
@@ -175,15 +209,29 @@ def test_evaluate_names_a_bad_file_instead_of_crashing(trained, tmp_path):
 def test_recipe_table_shows_every_round_when_there_are_several():
     from bigcats.__main__ import _recipe_lines
 
-    row = lambda name, times: {"recipe": name, "image_size": 144, "epochs_run": 30,  # noqa: E731
-                               "train_seconds": sorted(times)[1], "train_seconds_each": times,
-                               "test_accuracy": 0.97, "stress_accuracy": 0.88, "farther_accuracy": 0.91}
-    comparison = {"recipes": [row("original 2022 recipe", [41.0, 43.0, 44.0]), row("tutorial default", [37.0, 36.0, 37.5])],
-                  "time_ratio": 0.85, "time_ratios": [0.90, 0.84, 0.85], "rounds": 3, "stress_images": 198,
-                  "farther_images": 132}
+    row = lambda name, times: {
+        "recipe": name,
+        "image_size": 144,
+        "epochs_run": 30,
+        "train_seconds": sorted(times)[1],
+        "train_seconds_each": times,
+        "test_accuracy": 0.97,
+        "stress_accuracy": 0.88,
+        "farther_accuracy": 0.91,
+    }
+    comparison = {
+        "recipes": [row("original 2022 recipe", [41.0, 43.0, 44.0]), row("tutorial default", [37.0, 36.0, 37.5])],
+        "time_ratio": 0.85,
+        "time_ratios": [0.90, 0.84, 0.85],
+        "rounds": 3,
+        "stress_images": 198,
+        "farther_images": 132,
+    }
     text = "\n".join(_recipe_lines(comparison))
     assert "tutorial / original: 0.85" in text and "median of 3 interleaved rounds" in text
     assert "farther acc" in text and "0.880        0.910" in text and "farther away: 132" in text
-    assert "ratio each round: 0.90, 0.84, 0.85" in text and "tutorial default each round: 37.0 s, 36.0 s, 37.5 s" in text
+    assert (
+        "ratio each round: 0.90, 0.84, 0.85" in text and "tutorial default each round: 37.0 s, 36.0 s, 37.5 s" in text
+    )
     single = "\n".join(_recipe_lines({**comparison, "rounds": 1}))
     assert "each round" not in single

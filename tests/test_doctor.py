@@ -7,14 +7,34 @@ from bigcats.doctor import diagnose, driver_version, why_no_gpu
 CUDA_BUILD = {"is_cuda_build": True, "cuda_version": "12.5.1", "cudnn_version": "9"}
 
 
-def facts(system="Linux", wsl=False, machine="x86_64", tf="2.21.0", build=CUDA_BUILD, gpus=(),
-          smi=None, driver=None, prefix="/p/.venv", project_env="/p/.venv", python="3.12.4", metal=None):
+def facts(
+    system="Linux",
+    wsl=False,
+    machine="x86_64",
+    tf="2.21.0",
+    build=CUDA_BUILD,
+    gpus=(),
+    smi=None,
+    driver=None,
+    prefix="/p/.venv",
+    project_env="/p/.venv",
+    python="3.12.4",
+    metal=None,
+):
     return {
-        "python": python, "executable": f"{prefix}/bin/python", "prefix": prefix,
+        "python": python,
+        "executable": f"{prefix}/bin/python",
+        "prefix": prefix,
         "platform": {"system": system, "release": "x", "machine": machine, "wsl": wsl},
-        "tensorflow": tf, "keras": "3.15.1", "build": dict(build), "gpus": list(gpus),
-        "nvidia_smi": smi, "nvidia_driver": driver, "project_env": project_env,
-        "memory_growth_problems": [], "tensorflow_metal": metal,
+        "tensorflow": tf,
+        "keras": "3.15.1",
+        "build": dict(build),
+        "gpus": list(gpus),
+        "nvidia_smi": smi,
+        "nvidia_driver": driver,
+        "project_env": project_env,
+        "memory_growth_problems": [],
+        "tensorflow_metal": metal,
     }
 
 
@@ -31,7 +51,7 @@ def only(findings, severity=None):
 def test_native_windows_is_cpu_only_and_points_to_wsl2():
     text = only(diagnose(facts(system="Windows", build={"is_cuda_build": False})), "warning")
     assert "Native Windows" in text and "2.10" in text and "WSL2" in text and "wsl --install" in text
-    assert 'tensorflow<2.11' in text and "cudnn=8.1.0" in text  # the legacy route, named as such
+    assert "tensorflow<2.11" in text and "cudnn=8.1.0" in text  # the legacy route, named as such
 
 
 def test_wsl2_without_gpu_passthrough():

@@ -8,9 +8,9 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import jpeg_bytes, random_rgb
 
 from bigcats.fetch import FetchError, fetch
-from conftest import jpeg_bytes, random_rgb
 
 LION, TIGER, CHEETAH = (jpeg_bytes(random_rgb(i)) for i in (1, 2, 3))
 
@@ -23,8 +23,15 @@ def zip_archive(entries):
     return buffer.getvalue()
 
 
-GOOD = zip_archive({"train/LIONS/001.jpg": LION, "valid/LIONS/001.jpg": TIGER[:100] + LION,
-                    "train/TIGER/001.jpg": TIGER, "train/CHEETAH/001.jpg": CHEETAH, "WILDCATS.CSV": b"a,b\n"})
+GOOD = zip_archive(
+    {
+        "train/LIONS/001.jpg": LION,
+        "valid/LIONS/001.jpg": TIGER[:100] + LION,
+        "train/TIGER/001.jpg": TIGER,
+        "train/CHEETAH/001.jpg": CHEETAH,
+        "WILDCATS.CSV": b"a,b\n",
+    }
+)
 
 
 class Server:
@@ -50,7 +57,7 @@ class Server:
                 self.end_headers()
                 if server.cut_next:
                     server.cut_next = False
-                    self.wfile.write(body[start:start + (len(body) - start) // 2])
+                    self.wfile.write(body[start : start + (len(body) - start) // 2])
                     self.close_connection = True
                     return
                 self.wfile.write(body[start:])
@@ -148,7 +155,9 @@ def test_offline_says_what_to_do(tmp_path):
 
 def test_pinned_photo_list_is_checked_before_anything_moves_in(server, tmp_path):
     server.files["/cats.zip"] = GOOD
-    pinned = {hashlib.sha256(b).hexdigest(): n for b, n in [(LION, "lion/train_001.jpg"), (TIGER, "tiger/train_001.jpg")]}
+    pinned = {
+        hashlib.sha256(b).hexdigest(): n for b, n in [(LION, "lion/train_001.jpg"), (TIGER, "tiger/train_001.jpg")]
+    }
     with pytest.raises(FetchError, match="1 unknown, 0 missing"):  # valid/LIONS/001.jpg is not pinned
         fetch(f"{server.url}/cats.zip", tmp_path / "raw", manifest=pinned, progress=False)
     assert not (tmp_path / "raw").exists()

@@ -5,13 +5,20 @@ import re
 
 import nbformat
 import pytest
-
-from bigcats.tutorial import notebook_paths, run_notebook
 from conftest import ROOT, jpeg_bytes, random_rgb
 
+from bigcats.tutorial import notebook_paths, run_notebook
+
 NOTEBOOKS = notebook_paths(ROOT / "notebooks")
-EXPECTED = ["01_environment_check", "02_gpu_detection", "03_load_and_clean_images",
-            "04_train_cnn", "05_evaluate_and_predict", "06_cpu_vs_gpu_benchmark", "07_transfer_learning"]
+EXPECTED = [
+    "01_environment_check",
+    "02_gpu_detection",
+    "03_load_and_clean_images",
+    "04_train_cnn",
+    "05_evaluate_and_predict",
+    "06_cpu_vs_gpu_benchmark",
+    "07_transfer_learning",
+]
 
 
 def read(path):
@@ -45,8 +52,9 @@ def test_notebook_shape(path):
 
 
 def png_count(nb):
-    return sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-               if "image/png" in o.get("data", {}))
+    return sum(
+        1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    )
 
 
 def text_of(nb):
@@ -66,11 +74,22 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     # Plant bad files that notebook 03 must move aside before 04 can train.
     (tiny_data / "lion" / "truncated.jpg").write_bytes(jpeg_bytes(random_rgb(1))[:300])
     (tiny_data / "tiger" / "webpage.jpg").write_text("<html><body>404 Not Found</body></html>")
-    env = {"BIGCATS_DATA_DIR": tiny_data, "BIGCATS_MODELS_DIR": tmp_path / "models",
-           "BIGCATS_REPORTS_DIR": tmp_path / "reports", "BIGCATS_QUARANTINE_DIR": tmp_path / "quarantine",
-           "BIGCATS_EPOCHS": 2, "BIGCATS_IMAGE_SIZE": 32, "BIGCATS_BATCH_SIZE": 8, "BIGCATS_MATMUL_SIZE": 128,
-           "BIGCATS_BENCH_STEPS": 2, "BIGCATS_BENCH_REPEATS": 1, "BIGCATS_SAMPLES": 4,
-           "BIGCATS_WEIGHTS": weights, "BIGCATS_TRANSFER_IMAGE_SIZE": 64, "BIGCATS_TRANSFER_EPOCHS": 1}
+    env = {
+        "BIGCATS_DATA_DIR": tiny_data,
+        "BIGCATS_MODELS_DIR": tmp_path / "models",
+        "BIGCATS_REPORTS_DIR": tmp_path / "reports",
+        "BIGCATS_QUARANTINE_DIR": tmp_path / "quarantine",
+        "BIGCATS_EPOCHS": 2,
+        "BIGCATS_IMAGE_SIZE": 32,
+        "BIGCATS_BATCH_SIZE": 8,
+        "BIGCATS_MATMUL_SIZE": 128,
+        "BIGCATS_BENCH_STEPS": 2,
+        "BIGCATS_BENCH_REPEATS": 1,
+        "BIGCATS_SAMPLES": 4,
+        "BIGCATS_WEIGHTS": weights,
+        "BIGCATS_TRANSFER_IMAGE_SIZE": 64,
+        "BIGCATS_TRANSFER_EPOCHS": 1,
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
 
@@ -129,8 +148,13 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
 
 @pytest.mark.slow
 def test_notebook_05_opened_first_trains_the_model_it_needs(tiny_data, tmp_path, monkeypatch):
-    env = {"BIGCATS_DATA_DIR": tiny_data, "BIGCATS_MODELS_DIR": tmp_path / "models",
-           "BIGCATS_REPORTS_DIR": tmp_path / "reports", "BIGCATS_EPOCHS": 1, "BIGCATS_IMAGE_SIZE": 32}
+    env = {
+        "BIGCATS_DATA_DIR": tiny_data,
+        "BIGCATS_MODELS_DIR": tmp_path / "models",
+        "BIGCATS_REPORTS_DIR": tmp_path / "reports",
+        "BIGCATS_EPOCHS": 1,
+        "BIGCATS_IMAGE_SIZE": 32,
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
     path = next(p for p in NOTEBOOKS if p.stem == "05_evaluate_and_predict")

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import jpeg_bytes, png_bytes, random_rgb
 from PIL import Image
 
 from bigcats.evaluate import ModelLoadError, classify, load_trained_model, predict_files, predict_probabilities
-from conftest import jpeg_bytes, png_bytes, random_rgb
 
 
 @pytest.fixture(scope="module")
@@ -139,12 +139,12 @@ def test_evaluate_refuses_folders_whose_labels_would_mean_other_classes(model_fi
 
     model, record = load_trained_model(model_file)
     (tmp_path / "photo.jpg").write_bytes(jpeg_bytes(random_rgb(1)))
-    with pytest.raises(ValueError, match="no class folders.*bigcats predict"):
+    with pytest.raises(ValueError, match=r"no class folders.*bigcats predict"):
         evaluate_model(model, record, tmp_path, split="all")
     for i, name in enumerate(("leopard", "lion", "tiger")):
         (tmp_path / name).mkdir()
         (tmp_path / name / f"{name}.jpg").write_bytes(jpeg_bytes(random_rgb(i)))
-    with pytest.raises(ValueError, match="The model knows lion, tiger; .* the folders leopard, lion, tiger"):
+    with pytest.raises(ValueError, match=r"The model knows lion, tiger; .* the folders leopard, lion, tiger"):
         evaluate_model(model, record, tmp_path, split="all")
     shutil.rmtree(tmp_path / "leopard")
     result, _, _ = evaluate_model(model, record, tmp_path, split="all")

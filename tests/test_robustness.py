@@ -1,11 +1,11 @@
 """The stress set: hard copies of held-out photos, every one a usable, upright JPEG."""
 
 import numpy as np
+from conftest import jpeg_bytes, random_rgb
 from PIL import Image
 
 from bigcats.clean import check_file
 from bigcats.robustness import _farther_away, _tilt, make_stress_set
-from conftest import jpeg_bytes, random_rgb
 
 
 def test_tilt_leaves_no_empty_corners():
@@ -23,9 +23,11 @@ def test_farther_away_keeps_the_whole_photo_smaller_on_a_blurred_surround():
     w, h = int(200 * scale), int(100 * scale)
     left, top = rng.integers(0, 200 - w + 1), rng.integers(0, 100 - h + 1)
     assert 0.45 <= scale <= 0.75
-    np.testing.assert_array_equal(out[top:top + h, left:left + w], np.asarray(photo.resize((w, h), Image.Resampling.LANCZOS)))
+    np.testing.assert_array_equal(
+        out[top : top + h, left : left + w], np.asarray(photo.resize((w, h), Image.Resampling.LANCZOS))
+    )
     surround = np.ones((100, 200), bool)
-    surround[top:top + h, left:left + w] = False
+    surround[top : top + h, left : left + w] = False
     assert out[surround].std() < 0.5 * np.asarray(photo).std()  # noise blurred away: out of focus
 
 
@@ -73,7 +75,12 @@ def test_farther_copies_are_the_whole_photo_farther_away_and_unknown_kinds_are_r
         items.append((path, i))
     out = make_stress_set(items, ["lion", "tiger"], tmp_path / "farther", copies=2, seed=4, kind="farther")
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))
-    assert files == ["lion/src0_farther0.jpg", "lion/src0_farther1.jpg", "tiger/src1_farther0.jpg", "tiger/src1_farther1.jpg"]
+    assert files == [
+        "lion/src0_farther0.jpg",
+        "lion/src0_farther1.jpg",
+        "tiger/src1_farther0.jpg",
+        "tiger/src1_farther1.jpg",
+    ]
     assert {Image.open(out / f).size for f in files} == {(160, 120)}  # the frame stays; the photo shrinks in it
     with pytest.raises(ValueError, match="kind='closer'"):
         make_stress_set(items, ["lion", "tiger"], tmp_path / "x", kind="closer")

@@ -32,7 +32,7 @@ def test_native_windows_with_gpu_is_told_the_truth_and_the_wsl2_commands():
     text = said(p)
     assert p.packages == [] and p.gpu == "cpu"
     assert "no GPU support on native Windows" in text and "wsl --install -d Ubuntu" in text
-    assert "./setup_env.sh" in text and 'tensorflow<2.11' in text and "untested" in text
+    assert "./setup_env.sh" in text and "tensorflow<2.11" in text and "untested" in text
 
 
 def test_old_windows_build_is_told_to_update_first_and_installed_wsl_skips_a_step():

@@ -39,5 +39,5 @@ def test_missing_or_wrong_weights_file(tmp_path):
 def test_offline_without_cache_says_what_to_do(monkeypatch):
     monkeypatch.setattr(transfer, "_online", lambda timeout=5: False)
     monkeypatch.setattr(transfer, "_cached", lambda size: False)
-    with pytest.raises(transfer.WeightsUnavailable, match="(?s)Offline.*1.0_160_no_top.h5"):
+    with pytest.raises(transfer.WeightsUnavailable, match=r"(?s)Offline.*1.0_160_no_top.h5"):
         transfer.backbone(150)

@@ -1,0 +1,57 @@
+"""TensorFlow's harmless start-up lines are recognised and dropped; everything else passes."""
+
+import subprocess
+import sys
+
+from bigcats.startup_log import why_harmless
+
+# Recorded from `import tensorflow` (TF 2.21.0, CPU, no GPU) on this project's machine.
+TF_221_STARTUP = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1796120351.035919    3927 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results due to floating-point round-off errors from different computation orders. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.
+I0000 00:00:1796120351.036178    3927 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+E0000 00:00:1796120352.699608    3927 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
+"""
+REAL_ERRORS = [
+    "E0000 00:00:1796120352.1 3927 cuda_dnn.cc:535] Loaded runtime CuDNN library: 9.1.0 but source was compiled with: 9.3.0.",
+    "W0000 00:00:1796120352.1 3927 gpu_device.cc:2431] Cannot dlopen some GPU libraries.",
+    "Traceback (most recent call last):",
+]
+
+
+def test_each_recorded_startup_line_is_harmless_without_a_gpu():
+    for line in TF_221_STARTUP.splitlines():
+        assert why_harmless(line, gpu_present=False), line
+
+
+def test_the_cuda_lines_matter_where_there_is_a_gpu():
+    cuda_lines = [line for line in TF_221_STARTUP.splitlines() if "cuda" in line.lower()]
+    assert len(cuda_lines) == 2
+    assert all(why_harmless(line, gpu_present=True) is None for line in cuda_lines)
+
+
+def test_real_errors_are_never_called_harmless():
+    for line in REAL_ERRORS:
+        assert why_harmless(line, gpu_present=False) is None, line
+
+
+def test_the_filter_drops_only_harmless_lines_at_the_file_descriptor(tmp_path):
+    # a child process writes to fd 2 directly, as TensorFlow's C++ core does
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import os, time\n"
+        "from bigcats.startup_log import hide_harmless_lines\n"
+        "assert hide_harmless_lines() and not hide_harmless_lines()\n"
+        f"os.write(2, {TF_221_STARTUP.encode()!r})\n"
+        "os.write(2, b'a real problem\\n')\n"
+        "time.sleep(0.5)\n"
+    )
+    env = {"PATH": "/nonexistent"}  # no nvidia-smi on PATH; the devices checked are the machine's
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 0, run.stderr
+    from bigcats.startup_log import has_nvidia_device
+
+    if not has_nvidia_device():
+        assert run.stderr == "a real problem\n"
+    else:
+        assert "a real problem" in run.stderr and "absl::InitializeLog" not in run.stderr
