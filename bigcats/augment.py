@@ -8,9 +8,8 @@ photo in the tf.data input pipeline (never at prediction time):
   and white.
 
 Why in the pipeline and not as Keras layers inside the model: on a CPU the layers ran inside every
-training step and took about half of it (timing the model alone: 1.04-1.15 s per epoch with them,
-0.58 without); here they run per photo, beside the training (34 s of training instead of 39),
-and the saved model is only the classifier.
+training step and took much of it; here they run per photo, beside the training, and the saved
+model is only the classifier (docs/model-selection.md#round-4-augmentation-in-the-input-pipeline).
 
 Every change is drawn from a stateless seed, so the same seed gives the same photos.
 """
@@ -19,8 +18,8 @@ import math
 
 # Training crops come from photos decoded this much larger than the model's input, so a
 # tighter framing is still sharp. Zooming into the model-sized image instead (RandomZoom)
-# taught the model that blurry means "lion" and sharp means "tiger": on plain photos it then
-# called more than a third of the lions tigers (README, "How the default model was chosen").
+# taught the model that blurry means "lion" and sharp means "tiger"
+# (docs/model-selection.md#round-2-sharp-photos-the-cheap-stem-the-round-2-default).
 FRAMING_MARGIN = 1.5
 
 
@@ -71,8 +70,8 @@ def _check_framing(min_side, max_stretch, max_zoom_out):
     if not 1 <= max_zoom_out <= 1.8:
         raise ValueError(
             f"reframe(max_zoom_out={max_zoom_out}): give 1 (never zoom out) to 1.8. Farther out, the "
-            f"mirrored border would be wider than the photo it mirrors (and 2.2x or 2.6x, mirrored "
-            f"again, scored no better: README, after round 7)."
+            f"mirrored border would be wider than the photo it mirrors (and zooming out farther, mirrored "
+            f"again, scored no better: docs/model-selection.md#after-round-7-what-else-was-tried)."
         )
     narrowest = min_side / math.sqrt(max_stretch)  # a crop's shorter side, as a fraction of the canvas
     if narrowest < 1 - 1 / max_zoom_out:

@@ -23,7 +23,7 @@ def available_devices():
 def time_training_steps(model, x, y, steps=5, warmup_steps=2, repeats=3):
     """(warm-up seconds, [seconds per repeat of `steps` steps]) for a compiled Keras model on one
     batch. Plain Keras, so the same timing runs on any backend (TensorFlow here; JAX on a lent
-    GPU machine, README "What a GPU buys"). float() of the loss waits for the device."""
+    GPU machine: docs/benchmarks.md#what-a-gpu-buys). float() of the loss waits for the device."""
     start = time.perf_counter()
     for _ in range(warmup_steps):
         float(model.train_on_batch(x, y, return_dict=True)["loss"])
@@ -162,9 +162,8 @@ def run_benchmark(
     return result
 
 
-# Measured on two lent NVIDIA H100 machines (Keras 3 on JAX, this model, 144 px, batch 16; README,
-# "What a GPU buys"): 2,250 and 3,675 photos/s. The lower one, as a reference for those without a
-# GPU: not a result of this run.
+# The slower of two lent NVIDIA H100 machines with this model at 144 px, batch 16
+# (docs/benchmarks.md#what-a-gpu-buys), as a reference for those without a GPU: not a result of this run.
 GPU_IMAGES_PER_SECOND = 2250
 
 
@@ -180,7 +179,7 @@ def pace_note(augmented, training, have_gpu):
         return note + ": the GPU sets the pace."
     note += (
         f" (sharing its cores with the pipeline). An H100 GPU trained this model on at least "
-        f'{GPU_IMAGES_PER_SECOND:,} photos/s at 144 px, batch 16 (README, "What a GPU buys")'
+        f'{GPU_IMAGES_PER_SECOND:,} photos/s at 144 px, batch 16 (docs/benchmarks.md#what-a-gpu-buys)'
     )
     return note + (
         ": with a GPU, this CPU's pipeline would set the pace." if augmented < GPU_IMAGES_PER_SECOND else "."

@@ -119,8 +119,8 @@ def xla_reason(replicas, gpu=True):
     """What Keras' jit_compile="auto" decides. With a GPU it compiles the training step with XLA,
     except for a model built under a tf.distribute strategy such as MirroredStrategy
     (keras/src/trainers/trainer.py, `_resolve_auto_jit_compile`). Without one it never does:
-    forced on, XLA made this model's training step 7x slower on a 2-core CPU (README, "What a GPU
-    buys")."""
+    forced on, XLA made this model's training step several times slower on a CPU
+    (docs/benchmarks.md#what-a-gpu-buys)."""
     if not gpu:
         return "XLA: off (Keras' jit_compile='auto' never uses it without a GPU)"
     if replicas > 1:

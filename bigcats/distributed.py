@@ -25,7 +25,7 @@ def cluster_info():
     if not raw:
         raise ValueError(
             'TF_CONFIG is not set. Each worker needs e.g. TF_CONFIG=\'{"cluster": {"worker": '
-            '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' (see README).'
+            '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' (see docs/install.md#several-machines).'
         )
     try:
         spec = json.loads(raw)

@@ -91,9 +91,8 @@ def classify(model, images, mirror=True):
     """Class probabilities for a batch of photos (or a pipeline of batches) as the model was
     trained on them: RGB, [0, 255], its input size. mirror: average the answers for each photo
     and its mirror image. A lion is a lion both ways round (training shows every photo both
-    ways), but a model's mistakes are not symmetric, so two looks make fewer of them: over
-    twenty-one trained models, 0.2-0.7 points more on every check but the validation photos (the
-    same within 0.1), for twice the work (README, "Two looks at prediction time")."""
+    ways), but a model's mistakes are not symmetric, so two looks make fewer of them, for twice
+    the work (docs/model-selection.md#two-looks-at-prediction-time)."""
     probabilities = model.predict(images, verbose=0)
     return (probabilities + model.predict(mirrored(images), verbose=0)) / 2 if mirror else probabilities
 

@@ -76,7 +76,7 @@ def stress(image, rng):
 
 def farther(image, rng):
     """Only the view from farther away (JPEG quality 90): the check where the 2022 recipe scores
-    closest to what it scored on photos collected elsewhere (README, "Goal status")."""
+    closest to what it scored on photos collected elsewhere (docs/model-selection.md#goal-status-said-plainly)."""
     buffer = io.BytesIO()
     _farther_away(image, rng).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()

@@ -2,7 +2,7 @@
 
 Importing TensorFlow 2.21 prints a few lines from its C++ core straight to the process's standard
 error, some of them before its logging is set up, so `TF_CPP_MIN_LOG_LEVEL=3` does not silence
-them (docs/troubleshooting.md#tensorflows-start-up-lines). Learners take them for errors. Here
+them (docs/install.md#tensorflows-start-up-lines). Learners take them for errors. Here
 each harmless line has a pattern and a sentence saying why it is harmless; `hide_harmless_lines`
 drops those lines, and only those, from what reaches the notebook. Anything else TensorFlow
 prints still shows.
