@@ -179,7 +179,7 @@ def pace_note(augmented, training, have_gpu):
         return note + ": the GPU sets the pace."
     note += (
         f" (sharing its cores with the pipeline). An H100 GPU trained this model on at least "
-        f'{GPU_IMAGES_PER_SECOND:,} photos/s at 144 px, batch 16 (docs/benchmarks.md#what-a-gpu-buys)'
+        f"{GPU_IMAGES_PER_SECOND:,} photos/s at 144 px, batch 16 (docs/benchmarks.md#what-a-gpu-buys)"
     )
     return note + (
         ": with a GPU, this CPU's pipeline would set the pace." if augmented < GPU_IMAGES_PER_SECOND else "."

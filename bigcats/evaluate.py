@@ -62,10 +62,10 @@ def load_trained_model(model_path):
     return model, record
 
 
-def load_or_train(model_path, data_dir, **settings):
-    """`load_trained_model`, after training one on data_dir with `settings` (train's defaults for
-    the rest) if there is none yet, so that a notebook that evaluates also runs on its own. A model
-    already there is used as it is, never retrained or overwritten."""
+def train_if_missing(model_path, data_dir, **settings):
+    """Train a model on data_dir with `settings` (train's defaults for the rest) if there is none
+    at model_path yet, so that a notebook that evaluates also runs on its own. A model already
+    there is used as it is, never retrained or overwritten. Returns model_path."""
     if not Path(model_path).exists():
         from bigcats.train import train
 
@@ -74,7 +74,7 @@ def load_or_train(model_path, data_dir, **settings):
             f"(notebook 04 does this step by step)."
         )
         train(data_dir, model_path, verbose=2, **settings)
-    return load_trained_model(model_path)
+    return Path(model_path)
 
 
 def mirrored(images):

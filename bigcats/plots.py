@@ -123,3 +123,20 @@ def show_heatmaps(images, heatmaps, captions, title=""):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def show_feature_maps(image, maps, title="", count=7):
+    """One photo and the first `count` channels of a layer's output for it, side by side:
+    what a layer "sees" (bright = strong response)."""
+    maps = np.asarray(maps)
+    fig, axes = plt.subplots(1, count + 1, figsize=(2.0 * (count + 1), 2.4))
+    axes[0].imshow(_as_pixels(image))
+    axes[0].set_title(f"input {image.shape[0]}x{image.shape[1]}", fontsize=8)
+    for channel, ax in enumerate(axes[1:]):
+        ax.imshow(maps[..., channel], cmap="magma")
+        ax.set_title(f"channel {channel} ({maps.shape[0]}x{maps.shape[1]})", fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -30,6 +30,11 @@ HARMLESS_LINES = [
         False,
     ),
     (
+        r"oneDNN supports DT_UINT8 only on platforms with AVX-512",
+        "this CPU lacks AVX-512, so TensorFlow uses its own kernels for 8-bit pixels: no error.",
+        False,
+    ),
+    (
         r"This TensorFlow binary is optimized to use available CPU instructions",
         "the CPU has instructions TensorFlow could use if built from source: no error.",
         False,

@@ -88,22 +88,36 @@ def write_record(model_path, data_dir, names, splits, history, seconds, setup, *
     return record
 
 
-def _callbacks(model, model_path, monitor, patience, save_every_s=60):
+def save_now_and_then(model_path, every_seconds=60):
+    """A callback that saves the model at the end of an epoch if the last save is at least
+    `every_seconds` old, so an interrupted run still leaves a model on disk."""
     import keras
 
-    # The latest model is on disk at most a minute after each epoch, so an interrupted run still
-    # leaves one. Not after every epoch: saving takes ~0.3 s, a fifth of a short epoch on a CPU.
+    # not after every epoch: saving takes a fair part of a short epoch on a CPU
     last_save = [time.perf_counter()]
 
-    def save_now_and_then(epoch, logs):
-        if time.perf_counter() - last_save[0] >= save_every_s:
-            model.save(model_path)
+    def on_epoch_end(epoch, logs):
+        if time.perf_counter() - last_save[0] >= every_seconds:
+            callback.model.save(model_path)
             last_save[0] = time.perf_counter()
 
-    callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=save_now_and_then)]
-    if patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
-    return callbacks
+    callback = keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+    return callback
+
+
+def record_training(model, model_path, data_dir, names, splits, history, seconds, setup, **settings):
+    """Write the training record beside the model: classes, settings, curves, devices. `history`
+    is what `model.fit` returned; `setup` is `training_setup()`'s answer. Returns the record."""
+    values = {key: [float(value) for value in values] for key, values in history.history.items()}
+    # xla: what Keras actually did, beside the reason training_setup foresaw before the model existed
+    setup_info = {
+        "device": setup.device,
+        "replicas": setup.replicas,
+        "precision": setup.precision,
+        "xla": bool(model.jit_compile),
+        "reasons": setup.reasons,
+    }
+    return write_record(model_path, data_dir, names, splits, values, seconds, setup_info, **settings)
 
 
 def train(
@@ -156,6 +170,9 @@ def train(
             decay_steps=steps if schedule == "cosine" else None,
         )
 
+    callbacks = [save_now_and_then(model_path)]
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
     model_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
@@ -166,7 +183,7 @@ def train(
             validation_data=val_ds,
             epochs=epochs,
             shuffle=False,
-            callbacks=_callbacks(model, model_path, monitor, patience),
+            callbacks=callbacks,
             verbose=verbose,
         )
     except tf.errors.InvalidArgumentError as error:
@@ -178,24 +195,15 @@ def train(
         ) from None
     seconds = time.perf_counter() - start
     model.save(model_path)
-
-    values = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    # xla: what Keras actually did, beside the reason training_setup foresaw before the model existed
-    setup_info = {
-        "device": setup.device,
-        "replicas": setup.replicas,
-        "precision": setup.precision,
-        "xla": bool(model.jit_compile),
-        "reasons": setup.reasons,
-    }
-    record = write_record(
+    record = record_training(
+        model,
         model_path,
         data_dir,
         names,
         splits,
-        values,
+        history,
         seconds,
-        setup_info,
+        setup,
         image_size=image_size,
         batch_size=batch_size,
         learning_rate=learning_rate,

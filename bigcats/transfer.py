@@ -61,17 +61,23 @@ def backbone(image_size, weights="imagenet"):
         raise WeightsUnavailable(f"Could not get the ImageNet weights ({error}).") from None
 
 
-def build_transfer_model(image_size, num_classes=2, weights="imagenet", seed=None):
-    """Raw RGB pixels in [0, 255] in, class probabilities out; only the head is trainable."""
+def add_head(base, num_classes, dropout=0.2):
+    """The backbone `base` (frozen or not) with a new classifier on top: raw RGB pixels in
+    [0, 255] in, class probabilities out. Notebook 07 writes the same function out."""
     import keras
     from keras import layers
 
-    base = backbone(image_size, weights)
-    base.trainable = False
-    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    inputs = keras.Input(shape=base.input_shape[1:], name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # MobileNetV2 was trained on pixels in [-1, 1]
-    x = base(x, training=False)  # keep its batch-norm statistics frozen
+    x = base(x, training=False)  # inference mode: its batch-norm statistics stay ImageNet's
     x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(0.2)(x)
+    x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="bigcats_mobilenetv2")
+
+
+def build_transfer_model(image_size, num_classes=2, weights="imagenet", seed=None):
+    """MobileNetV2 with pretrained weights, frozen, and a new head: only the head trains."""
+    base = backbone(image_size, weights)
+    base.trainable = False
+    return add_head(base, num_classes)

@@ -7,10 +7,10 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import jpeg_bytes, png_bytes, random_rgb
 from PIL import Image
 
 from bigcats.clean import check_file, clean_folder, dhash
+from conftest import jpeg_bytes, png_bytes, random_rgb
 
 
 def photo(seed, size=(96, 128)):

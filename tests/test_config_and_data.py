@@ -1,10 +1,10 @@
 """Settings from the environment, folder listing, the leak-free split, synthetic fallback."""
 
 import pytest
-from conftest import jpeg_bytes, random_rgb
 
 from bigcats import data
 from bigcats.config import env_param
+from conftest import jpeg_bytes, random_rgb
 
 
 def test_env_param_casts_to_the_default_type(monkeypatch):

@@ -8,9 +8,9 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import jpeg_bytes, random_rgb
 
 from bigcats.fetch import FetchError, fetch
+from conftest import jpeg_bytes, random_rgb
 
 LION, TIGER, CHEETAH = (jpeg_bytes(random_rgb(i)) for i in (1, 2, 3))
 

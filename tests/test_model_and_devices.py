@@ -7,10 +7,10 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import ROOT
 
 from bigcats.devices import choose_precision, xla_reason
 from bigcats.evaluate import metrics
+from conftest import ROOT
 
 
 def test_model_takes_raw_pixels_and_outputs_probabilities():
@@ -271,7 +271,7 @@ def test_training_steps_are_timed_on_any_keras_backend_without_tensorflow_calls(
 
 @pytest.mark.parametrize("every_s, saves", [(0, 3), (3600, 0)])
 def test_training_saves_the_latest_model_now_and_then(tmp_path, every_s, saves):
-    from bigcats.train import _callbacks
+    from bigcats.train import save_now_and_then
 
     class Model:
         saved = 0
@@ -280,7 +280,8 @@ def test_training_saves_the_latest_model_now_and_then(tmp_path, every_s, saves):
             self.saved += 1
 
     model = Model()
-    (save,) = _callbacks(model, tmp_path / "m.keras", "val_loss", patience=None, save_every_s=every_s)
+    save = save_now_and_then(tmp_path / "m.keras", every_seconds=every_s)
+    save.set_model(model)
     for epoch in range(3):
         save.on_epoch_end(epoch, {})
     assert model.saved == saves

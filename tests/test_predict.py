@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import jpeg_bytes, png_bytes, random_rgb
 from PIL import Image
 
 from bigcats.evaluate import ModelLoadError, classify, load_trained_model, predict_files, predict_probabilities
+from conftest import jpeg_bytes, png_bytes, random_rgb
 
 
 @pytest.fixture(scope="module")

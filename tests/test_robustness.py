@@ -1,11 +1,11 @@
 """The stress set: hard copies of held-out photos, every one a usable, upright JPEG."""
 
 import numpy as np
-from conftest import jpeg_bytes, random_rgb
 from PIL import Image
 
 from bigcats.clean import check_file
 from bigcats.robustness import _farther_away, _tilt, make_stress_set
+from conftest import jpeg_bytes, random_rgb
 
 
 def test_tilt_leaves_no_empty_corners():

@@ -1,8 +1,7 @@
 """What setup_env installs and says, on machines we do not have (simulated)."""
 
-from conftest import ROOT
-
 from bigcats.setup_plan import Machine, plan, tensorflow_pin
+from conftest import ROOT
 
 
 def said(p):

@@ -1,0 +1,95 @@
+"""The Keras code the notebooks teach is the code the command line runs: the model that notebook
+04 writes out layer by layer is `bigcats.model.build_cnn`, and notebook 07's head is
+`bigcats.transfer.add_head`, so the lesson and the package cannot drift apart."""
+
+import keras
+import nbformat
+import numpy as np
+import pytest
+from keras import layers
+
+from conftest import ROOT
+
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def taught(notebook, tag="model"):
+    """The functions a notebook defines in its cells tagged `tag`, run as the notebook runs them."""
+    cells = nbformat.read(NOTEBOOKS / notebook, as_version=4).cells
+    sources = [cell.source for cell in cells if tag in cell.metadata.get("tags", [])]
+    assert sources, f"{notebook} has no cell tagged {tag!r}"
+    namespace = {"keras": keras, "layers": layers, "np": np}
+    for source in sources:
+        exec(compile(source, f"{notebook}[{tag}]", "exec"), namespace)  # our own notebook
+    return namespace
+
+
+def architecture(model):
+    """Every layer's type and configuration (less its generated name), in order, and how layers connect."""
+    described = []
+    for layer in model.layers:
+        config = layer.get_config()
+        config.pop("name", None)
+        inbound = [node.operation.__class__.__name__ for node in getattr(layer, "_inbound_nodes", [])]
+        described.append((type(layer).__name__, config, len(inbound)))
+    return described
+
+
+def fixed_weights(model):
+    return [weight.numpy() for layer in model.layers for weight in layer.non_trainable_weights if not layer.trainable]
+
+
+def assert_same_network(ours, theirs):
+    assert architecture(ours) == architecture(theirs)
+    assert ours.count_params() == theirs.count_params()
+    assert ours.name == theirs.name
+    assert [w.shape for w in ours.weights] == [w.shape for w in theirs.weights]
+    for mine, package in zip(fixed_weights(ours), fixed_weights(theirs), strict=True):
+        np.testing.assert_array_equal(mine, package)  # the blur kernels, set once, never trained
+
+
+@pytest.mark.parametrize("image_size, num_classes", [(144, 2), (32, 3)])
+def test_notebook_04_builds_the_package_cnn(image_size, num_classes):
+    from bigcats.model import build_cnn
+
+    notebook = taught("04_train_cnn.ipynb")
+    keras.utils.set_random_seed(1)
+    ours = notebook["build_model"](image_size, num_classes)
+    keras.utils.set_random_seed(1)
+    theirs = build_cnn(image_size, num_classes=num_classes)
+    assert_same_network(ours, theirs)
+    # the same seed gives the same starting weights, so the notebook trains the command line's model
+    for mine, package in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, package)
+
+
+def test_a_changed_notebook_model_is_caught():
+    """The comparison can fail: one filter count changed is a different network."""
+    from bigcats.model import build_cnn
+
+    ours = taught("04_train_cnn.ipynb")["build_model"](32, 2, filters=(32, 64, 128, 256, 256))
+    with pytest.raises(AssertionError):
+        assert_same_network(ours, build_cnn(32))
+
+
+def test_notebook_07_adds_the_package_head():
+    from bigcats.transfer import add_head
+
+    base = keras.applications.MobileNetV2(input_shape=(64, 64, 3), include_top=False, weights=None)
+    base.trainable = False
+    ours = taught("07_transfer_learning.ipynb")["add_head"](base, 2)
+    assert_same_network(ours, add_head(base, 2))
+
+
+@pytest.mark.parametrize(
+    "notebook, lines",
+    [
+        ("04_train_cnn.ipynb", ["keras.Input(", "layers.SeparableConv2D(", "model.compile(", "model.fit("]),
+        ("05_evaluate_and_predict.ipynb", ["keras.models.load_model(", "safe_mode=True", "model.predict("]),
+        ("07_transfer_learning.ipynb", ["base.trainable = False", "model.compile(", "model.fit(", "model.evaluate("]),
+    ],
+)
+def test_the_keras_lines_stand_in_the_notebook(notebook, lines):
+    code = "\n".join(c.source for c in nbformat.read(NOTEBOOKS / notebook, as_version=4).cells if c.cell_type == "code")
+    for line in lines:
+        assert line in code, f"{notebook} should show {line}"
