@@ -54,6 +54,7 @@ def list_images(data_dir):
 
 
 def file_digest(path):
+    """The SHA-256 of a file's bytes, as hex: equal digests mean identical files."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -77,6 +78,7 @@ def split_images(data_dir, fractions=SPLIT_FRACTIONS):
 
 
 def count_per_class(items, names):
+    """{class name: how many of the (path, label) items have that label}, every class listed."""
     counts = {name: 0 for name in names}
     for _, label in items:
         counts[names[label]] += 1
@@ -163,6 +165,8 @@ def decode_and_resize(data, image_size, orientation=1):
 
 
 def load_image(path, image_size, orientation=None):
+    """One photo file as the model reads it: float32 RGB in [0, 255], (image_size, image_size, 3),
+    upright (EXIF orientation applied, read from the file unless given)."""
     import tensorflow as tf
 
     if orientation is None:

@@ -255,6 +255,7 @@ def report(facts=None):
 
 
 def format_report(rep):
+    """`report()`'s dict as the text `python -m bigcats doctor` prints: facts, then findings with fixes."""
     lines = [
         f"Python      {rep['python']}  ({rep['executable']})",
         f"Platform    {rep['platform']['system']} {rep['platform']['release']} {rep['platform']['machine']}"

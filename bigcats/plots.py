@@ -63,6 +63,7 @@ def show_images(images, captions, title="", columns=6):
 
 
 def plot_confusion_matrix(matrix, class_names, title="Confusion matrix"):
+    """Counts per (true class: row, predicted class: column), as a shaded grid with the numbers."""
     matrix = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(matrix, cmap="Blues")

@@ -2,6 +2,10 @@
 04 writes out layer by layer is `bigcats.model.build_cnn`, and notebook 07's head is
 `bigcats.transfer.add_head`, so the lesson and the package cannot drift apart."""
 
+import ast
+import importlib
+import inspect
+
 import keras
 import nbformat
 import numpy as np
@@ -93,3 +97,30 @@ def test_the_keras_lines_stand_in_the_notebook(notebook, lines):
     code = "\n".join(c.source for c in nbformat.read(NOTEBOOKS / notebook, as_version=4).cells if c.cell_type == "code")
     for line in lines:
         assert line in code, f"{notebook} should show {line}"
+
+
+def functions_called_from(notebook):
+    """(module, name) of every bigcats function or class a notebook's code calls."""
+    code = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+    tree = ast.parse(code)
+    imported = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bigcats"):
+            imported.update({alias.asname or alias.name: (node.module, alias.name) for alias in node.names})
+    for node in ast.walk(tree):
+        function = node.func if isinstance(node, ast.Call) else None
+        if isinstance(function, ast.Name) and function.id in imported:
+            yield imported[function.id]
+        elif isinstance(function, ast.Attribute) and getattr(function.value, "id", None) in imported:
+            module, name = imported[function.value.id]
+            yield f"{module}.{name}", function.attr
+
+
+def test_the_functions_the_notebooks_call_say_what_they_do():
+    undocumented = set()
+    for notebook in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for module, name in functions_called_from(notebook):
+            target = getattr(importlib.import_module(module), name)
+            if callable(target) and not inspect.getdoc(target):
+                undocumented.add(f"{module}.{name} (called in {notebook.name})")
+    assert not undocumented, f"give these a docstring: {sorted(undocumented)}"
