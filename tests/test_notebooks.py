@@ -62,7 +62,7 @@ def png_count(nb):
 
 
 # TensorFlow's C++ log lines: "I0000 00:00:1796120351.03 3927 port.cc:153] ..." and absl's pre-init warning
-TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\]|absl::InitializeLog", re.M)
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]|absl::InitializeLog", re.M)
 
 
 def stderr_of(nb):
