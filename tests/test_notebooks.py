@@ -147,7 +147,10 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     saved = keras.models.load_model(model, safe_mode=True)
     steps = 2 * -(-sum(history["split_sizes"]["train"].values()) // 8)
     expected = compile_model(build_cnn(32), history["learning_rate"], decay_steps=steps)
-    assert saved.get_compile_config() == expected.get_compile_config()
+    compiled = [m.get_compile_config() for m in (saved, expected)]
+    for config in compiled:
+        config["optimizer"]["config"].pop("name")  # "adam", "adam_4": a counter of the process
+    assert compiled[0] == compiled[1]
     # 05: metrics printed; confusion matrix, hardest images, ROC, Grad-CAM, predictions drawn.
     text05 = text_of(executed["05_evaluate_and_predict"])
     assert "No trained model" not in text05  # notebook 04's model, reloaded
