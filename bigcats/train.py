@@ -107,8 +107,10 @@ def save_now_and_then(model_path, every_seconds=60):
 
 def record_training(model, model_path, data_dir, names, splits, history, seconds, setup, **settings):
     """Write the training record beside the model: classes, settings, curves, devices. `history`
-    is what `model.fit` returned; `setup` is `training_setup()`'s answer. Returns the record."""
-    values = {key: [float(value) for value in values] for key, values in history.history.items()}
+    is what `model.fit` returned (or its `.history` dict, e.g. of several fits joined); `setup` is
+    `training_setup()`'s answer. Returns the record."""
+    curves = getattr(history, "history", history)
+    values = {key: [float(value) for value in values] for key, values in curves.items()}
     # xla: what Keras actually did, beside the reason training_setup foresaw before the model existed
     setup_info = {
         "device": setup.device,

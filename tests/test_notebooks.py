@@ -175,6 +175,9 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     # 07: trained from the local weights file; both models scored.
     text07 = text_of(executed["07_transfer_learning"])
     assert "SKIPPING" not in text07 and (tmp_path / "models" / "lion_tiger_mobilenetv2.keras").is_file()
+    assert "NO PRETRAINED WEIGHTS" not in text07
+    transfer_record = json.loads((tmp_path / "models" / "lion_tiger_mobilenetv2.history.json").read_text())
+    assert transfer_record["epochs_run"] == 2 and transfer_record["train_seconds"] > 0  # the head, then fine-tuning
     assert text07.count("test accuracy") == 2 and png_count(executed["07_transfer_learning"]) == 1
     # The committed notebooks were not touched.
     assert all(png_count(read(p)) == 0 for p in NOTEBOOKS)
