@@ -17,7 +17,7 @@ from bigcats.fetch import DEFAULT_URL, FetchError
 from bigcats.train import BadImagesError
 
 # Mistakes a user can fix: printed as one clear line, not a traceback.
-USER_ERRORS = (BadImagesError, ModelLoadError, FetchError, FileNotFoundError, PermissionError, ValueError)
+USER_ERRORS = (BadImagesError, ModelLoadError, FetchError, OSError, ValueError)
 
 DEFAULT_DATA = config.DATA_DIR
 DEFAULT_MODEL = f"models/{config.MODEL_NAME}"
@@ -84,8 +84,11 @@ def cmd_fetch_data(args):
 def cmd_train(args):
     from bigcats.data import resolve_data_dir
     from bigcats.distributed import train_multiworker
-    from bigcats.train import train
+    from bigcats.train import check_model_path, check_settings, train
 
+    # every argument checked before any work (a data folder made, a model built)
+    check_settings(args.epochs, args.image_size, args.batch_size, args.learning_rate)
+    check_model_path(args.model, overwrite=args.overwrite)
     data_dir, _ = resolve_data_dir(args.data) if args.data == DEFAULT_DATA else (Path(args.data), None)
     trainer = train_multiworker if args.multi_worker else train
     _, record = trainer(
@@ -96,6 +99,7 @@ def cmd_train(args):
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         seed=args.seed,
+        overwrite=args.overwrite,
     )
     if record is None:
         print("worker finished; the chief (index 0) saved the model")
@@ -305,6 +309,11 @@ def build_parser():
         action="store_true",
         help="train across the machines listed in TF_CONFIG (MultiWorkerMirroredStrategy)",
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing model at --model (whole, once training has finished; without it, training refuses)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a saved model on a data folder")
@@ -358,6 +367,13 @@ def build_parser():
     return parser
 
 
+def _words(error):
+    """An error as one plain sentence: an OSError without its '[Errno 28]' prefix."""
+    if isinstance(error, OSError) and error.errno and error.strerror:
+        return error.strerror + (f": {error.filename}" if error.filename else "")
+    return str(error)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     args.stdout = sys.stdout
@@ -367,8 +383,11 @@ def main(argv=None):
         with quiet:
             return args.func(args)
     except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_words(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: one line, no traceback, the shell's status for it
+        print(f"interrupted: {interrupt or 'stopped by Ctrl-C'}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

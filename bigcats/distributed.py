@@ -16,7 +16,8 @@ from pathlib import Path
 
 from bigcats import config
 from bigcats.data import make_dataset
-from bigcats.train import check_model_path, checked_splits, history_path, write_record
+from bigcats.saving import history_path, label_and_record
+from bigcats.train import build_record, check_model_path, checked_splits
 
 
 def cluster_info():
@@ -68,6 +69,7 @@ def train_multiworker(
     learning_rate=config.LEARNING_RATE,
     seed=config.SEED,
     log=print,
+    overwrite=False,
 ):
     """Train with every worker in TF_CONFIG; the chief (index 0) saves the model and history."""
     import keras
@@ -76,7 +78,7 @@ def train_multiworker(
     from bigcats.evaluate import evaluate
     from bigcats.model import build_cnn, optimizer
 
-    model_path = check_model_path(model_path)
+    model_path = check_model_path(model_path, overwrite)
     index, workers = cluster_info()
     # The strategy must exist before any other TensorFlow work ("Collective ops must be
     # configured at program startup"); then every worker checks its files before the first
@@ -129,8 +131,7 @@ def train_multiworker(
             "MultiWorkerMirroredStrategy from TF_CONFIG, custom training step (Keras 3 fit does not support it)"
         ],
     }
-    record = write_record(
-        model_path,
+    record = build_record(
         data_dir,
         names,
         splits,
@@ -145,7 +146,8 @@ def train_multiworker(
         schedule="cosine",
         architecture=model.name,
     )
-    if splits["val"]:  # evaluate reads class names from the record just written
+    record = label_and_record(model_path, record)
+    if splits["val"]:  # evaluate reads class names from the model just labelled
         record["val_accuracy"] = evaluate(model_path, data_dir, split="val")[0]["accuracy"]
         history_path(model_path).write_text(json.dumps(record, indent=2))
     return model, record

@@ -2,11 +2,12 @@
 
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from bigcats.clean import TINY_SIDE, check_file, find_unusable, pixel_size
+from bigcats.clean import TINY_SIDE, _sniff, check_file, find_unusable, pixel_size
 from bigcats.data import (
     IMAGE_EXTENSIONS,
     class_names,
@@ -16,7 +17,8 @@ from bigcats.data import (
     make_dataset,
     split_images,
 )
-from bigcats.train import BadImagesError, bad_images_message, history_path
+from bigcats.saving import file_sha256, history_path, read_labels
+from bigcats.train import BadImagesError, bad_images_message
 
 # What `predict` looks for in a folder: what training reads, and WebP, which TensorFlow's decoder
 # also reads and which photos saved from a web page often are.
@@ -42,6 +44,16 @@ def load_trained_model(model_path):
         )
     if model_path.suffix != ".keras":
         raise ModelLoadError(f"{model_path}: expected a Keras 3 '.keras' file.")
+    if not zipfile.is_zipfile(model_path):  # every .keras file is a zip archive
+        with open(model_path, "rb") as handle:
+            head = handle.read(512)
+        if head.startswith(b"PK"):
+            what = "a damaged or incomplete zip archive (a .keras file is a zip); copy it again"
+        elif head.startswith(b"\x89HDF"):
+            what = "an HDF5 (.h5) file under a .keras name; give it its .h5 name, or save the model as .keras"
+        else:
+            what = f"{_sniff(head).replace(' TensorFlow reads', ' Keras saves')}; give the path of a .keras model"
+        raise ModelLoadError(f"{model_path} is not a readable Keras model: it is {what}.")
     try:
         model = keras.models.load_model(model_path, safe_mode=True)
     except Exception as error:
@@ -55,11 +67,29 @@ def load_trained_model(model_path):
             f"{model_path} is not a readable Keras model ({type(error).__name__}: {error}). "
             "Was it copied completely? Train it again if in doubt."
         ) from None
+    return model, model_record(model_path)
+
+
+def model_record(model_path):
+    """The training record, with the class names and input size the model file itself carries.
+    Older models carry none and rely on their record; a model with neither, or a record that
+    belongs to another model, is refused: it would answer with names that mean nothing or lie."""
+    labels = read_labels(model_path)
     record_file = history_path(model_path)
-    record = json.loads(record_file.read_text()) if record_file.exists() else {}
-    record.setdefault("image_size", int(model.input_shape[1]))
-    record.setdefault("class_names", [f"class_{i}" for i in range(int(model.output_shape[-1]))])
-    return model, record
+    record = json.loads(record_file.read_text()) if record_file.exists() else None
+    if record and record.get("model_sha256") and record["model_sha256"] != file_sha256(model_path):
+        if labels is None or record.get("class_names") != labels["class_names"]:
+            raise ModelLoadError(
+                f"{record_file} belongs to another model than {model_path} (it was replaced or copied without "
+                f"it). Move the record aside, or train the model again."
+            )
+        record = {key: record[key] for key in ("class_names", "image_size") if key in record}  # stale history
+    if labels is None and record is None:
+        raise ModelLoadError(
+            f"{model_path} carries no class names, and its training record ({record_file.name}) is not beside it, "
+            f"so its answers could not be named. Copy the record next to it, or train it again with this version."
+        )
+    return {**(record or {}), **(labels or {})}
 
 
 def train_if_missing(model_path, data_dir, **settings):
@@ -139,9 +169,10 @@ def evaluate(model_path, data_dir, split="test", mirror=True):
     return evaluate_model(*load_trained_model(model_path), data_dir, split, mirror)
 
 
-def _check_labels_match(record, data_dir):
-    """A photo's label is its folder's place in sorted order; it must mean the class the model
-    gives that number, or every score is quietly wrong."""
+def _model_numbers(record, data_dir):
+    """[the model's class number for each class folder of data_dir, in the folders' sorted order].
+    Folders are matched to the model's classes by name, upper or lower case alike ('Tiger' is
+    'tiger'), so every label means the class the model gives that number, or nothing is scored."""
     folders, known = class_names(data_dir), record["class_names"]
     if not folders:
         raise ValueError(
@@ -149,20 +180,22 @@ def _check_labels_match(record, data_dir):
             f"class ({Path(data_dir) / known[0]}/*.jpg, ...); to classify photos without labels, "
             f"use `python -m bigcats predict --model MODEL {data_dir}`."
         )
-    generic = known == [f"class_{i}" for i in range(len(known))]  # a model without its history JSON
-    if len(folders) != len(known) or (not generic and [f.lower() for f in folders] != [k.lower() for k in known]):
+    number = {name.lower(): index for index, name in enumerate(known)}
+    if sorted(name.lower() for name in folders) != sorted(number):
         raise ValueError(
             f"The model knows {', '.join(known)}; {data_dir} has the folders {', '.join(folders)}. "
             f"Name the folders as the model's classes, so that each label means the same to both."
         )
+    return [number[name.lower()] for name in folders]
 
 
 def evaluate_model(model, record, data_dir, split="test", mirror=True):
     """Score a model on one split of data_dir ('all' for every image). Returns
     (metrics dict, items, probabilities) so callers can plot the mistakes. mirror: see `classify`."""
-    _check_labels_match(record, data_dir)
+    numbers = _model_numbers(record, data_dir)
     splits = split_images(data_dir)
     items = [i for s in splits.values() for i in s] if split == "all" else splits[split]
+    items = [(path, numbers[label]) for path, label in items]
     if not items:
         raise ValueError(f"No images in the {split!r} split of {data_dir}.")
     bad = find_unusable([p for p, _ in items], progress=False)

@@ -1,32 +1,78 @@
 """Training: checked data in, a saved `.keras` model and its history (JSON) out."""
 
-import json
+import math
+import os
+import shutil
 import time
 from pathlib import Path
 
 from bigcats import config
 from bigcats.clean import find_unusable
 from bigcats.data import class_names, count_per_class, is_synthetic, make_dataset, split_images
+from bigcats.saving import checkpoint_path, save_whole
+
+# Training settings outside these ranges are mistakes, refused before any work.
+IMAGE_SIZE_RANGE = (32, 1024)  # below 32 px the stem and four poolings leave nothing to look at
+BATCH_SIZE_RANGE = (1, 4096)
+MODEL_SPACE_NEEDED = 50_000_000  # bytes free beside the model: this CNN's file is a few MB, with room to spare
 
 
 class BadImagesError(ValueError):
     """Files that would crash training, named, with the command that moves them aside."""
 
 
-def check_model_path(model_path):
-    """Keras 3 saves a whole model only to a `.keras` file; say so before an hour of training."""
+def check_model_path(model_path, overwrite=True):
+    """Refuse, before an hour of training, a model path that cannot end well: not a `.keras`
+    file (all Keras 3 saves whole), a folder, under a file, unwritable, on a full disk, or an
+    existing model when `overwrite` is False. Returns the path."""
     model_path = Path(model_path)
     if model_path.suffix != ".keras":
         raise ValueError(
             f"{model_path}: Keras 3 saves models as '.keras' files (not .h5, .hdf5 or a folder). "
             f"Use e.g. {model_path.with_suffix('.keras')}"
         )
+    if model_path.is_dir():
+        raise ValueError(f"{model_path} is a folder; give a file name for the model, e.g. {model_path / 'model.keras'}")
+    folder = next((p for p in model_path.parents if p.exists()), Path("."))
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is a file, so {model_path} cannot be made under it; choose another folder")
+    if model_path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{model_path} already holds a model. Give --overwrite to replace it (it is replaced only when "
+            f"training has finished), or choose another name."
+        )
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{folder} is not writable, so the model cannot be saved there; choose another folder")
+    free = shutil.disk_usage(folder).free
+    if free < MODEL_SPACE_NEEDED:
+        raise OSError(
+            f"Only {free / 1e6:.0f} MB free in {folder}: the model needs about {MODEL_SPACE_NEEDED / 1e6:.0f} MB"
+        )
     return model_path
 
 
-def history_path(model_path):
-    """models/x.keras -> models/x.history.json: the training record travels with the model."""
-    return Path(model_path).with_suffix(".history.json")
+def check_settings(epochs, image_size, batch_size, learning_rate):
+    """Refuse training settings that would fail late or train nothing, saying what to give."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs {epochs}: give 1 or more (the tutorial trains {config.EPOCHS})")
+    low, high = IMAGE_SIZE_RANGE
+    if not low <= image_size <= high:
+        megabytes = 4 * 32 * image_size**2 / 4 * 16 / 1e6 if image_size > 0 else 0  # the stem's first maps alone
+        raise ValueError(
+            f"image size {image_size}: give {low} to {high} pixels (the tutorial uses {config.IMAGE_SIZE})"
+            + (
+                f"; at {image_size} px one batch of 16 would need over {megabytes:,.0f} MB for its first layer"
+                if image_size > high
+                else ""
+            )
+        )
+    low, high = BATCH_SIZE_RANGE
+    if not low <= batch_size <= high:
+        raise ValueError(
+            f"batch size {batch_size}: give {low} to {high} photos a step (the tutorial uses {config.BATCH_SIZE})"
+        )
+    if not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning rate {learning_rate}: give a positive number such as {config.LEARNING_RATE}")
 
 
 def bad_images_message(bad, data_dir):
@@ -67,30 +113,28 @@ def checked_splits(data_dir, check_images=True):
     return names, splits
 
 
-def write_record(model_path, data_dir, names, splits, history, seconds, setup, **settings):
-    """The training record (history JSON) beside the model; `settings` are the knobs used."""
+def build_record(data_dir, names, splits, history, seconds, setup, **settings):
+    """The training record: classes, `settings` (the knobs used), curves, split sizes, devices."""
     import keras
     import tensorflow as tf
 
-    record = {
+    return {
         "class_names": names,
         **settings,
         "epochs_run": len(history.get("loss", [])),
         "train_seconds": round(seconds, 2),
         "history": history,
         "split_sizes": {s: count_per_class(items, names) for s, items in splits.items()},
-        "data_dir": str(data_dir),
+        "data_dir": str(Path(data_dir).resolve()),
         "synthetic_data": is_synthetic(data_dir),
         "setup": setup,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
-    history_path(model_path).write_text(json.dumps(record, indent=2))
-    return record
 
 
 def save_now_and_then(model_path, every_seconds=60):
-    """A callback that saves the model at the end of an epoch if the last save is at least
-    `every_seconds` old, so an interrupted run still leaves a model on disk."""
+    """A callback that saves a checkpoint beside model_path (`x.checkpoint.keras`, never over the
+    model) at the end of an epoch if the last one is at least `every_seconds` old."""
     import keras
 
     # not after every epoch: saving takes a fair part of a short epoch on a CPU
@@ -98,17 +142,16 @@ def save_now_and_then(model_path, every_seconds=60):
 
     def on_epoch_end(epoch, logs):
         if time.perf_counter() - last_save[0] >= every_seconds:
-            callback.model.save(model_path)
+            callback.model.save(checkpoint_path(model_path))
             last_save[0] = time.perf_counter()
 
     callback = keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
     return callback
 
 
-def record_training(model, model_path, data_dir, names, splits, history, seconds, setup, **settings):
-    """Write the training record beside the model: classes, settings, curves, devices. `history`
-    is what `model.fit` returned (or its `.history` dict, e.g. of several fits joined); `setup` is
-    `training_setup()`'s answer. Returns the record."""
+def training_record(model, data_dir, names, splits, history, seconds, setup, **settings):
+    """The training record for a model just trained. `history` is what `model.fit` returned (or
+    its `.history` dict, e.g. of several fits joined); `setup` is `training_setup()`'s answer."""
     curves = getattr(history, "history", history)
     values = {key: [float(value) for value in values] for key, values in curves.items()}
     # xla: what Keras actually did, beside the reason training_setup foresaw before the model existed
@@ -119,7 +162,7 @@ def record_training(model, model_path, data_dir, names, splits, history, seconds
         "xla": bool(model.jit_compile),
         "reasons": setup.reasons,
     }
-    return write_record(model_path, data_dir, names, splits, values, seconds, setup_info, **settings)
+    return build_record(data_dir, names, splits, values, seconds, setup_info, **settings)
 
 
 def train(
@@ -138,6 +181,7 @@ def train(
     build=None,
     cache=True,
     augmenting=True,
+    overwrite=False,
 ):
     """Train the CNN (or the model `build(image_size, num_classes=, seed=)` returns) on
     data_dir/<class>/ and save it. Returns (model, record).
@@ -146,14 +190,17 @@ def train(
     patience: None trains every epoch (the default: on a few dozen validation photos, early
     stopping stops on noise); a number stops after that many epochs without a better
     validation loss and restores the best weights. cache, augmenting: see data.make_dataset
-    (augmenting=False trains on the photos as they are, as the 2022 recipe did)."""
+    (augmenting=False trains on the photos as they are, as the 2022 recipe did). overwrite: an
+    existing model is replaced (whole, when training has finished) only if True.
+    Ctrl-C stops training and leaves any model already at model_path as it was."""
     import keras
     import tensorflow as tf
 
     from bigcats.devices import training_setup
     from bigcats.model import build_cnn, compile_model
 
-    model_path = check_model_path(model_path)
+    check_settings(epochs, image_size, batch_size, learning_rate)
+    model_path = check_model_path(model_path, overwrite)
     names, splits = checked_splits(data_dir, check_images)
     keras.utils.set_random_seed(seed)
     setup = training_setup(devices)
@@ -172,7 +219,8 @@ def train(
             decay_steps=steps if schedule == "cosine" else None,
         )
 
-    callbacks = [save_now_and_then(model_path)]
+    every = config.env_param("BIGCATS_CHECKPOINT_SECONDS", config.CHECKPOINT_SECONDS)
+    callbacks = [save_now_and_then(model_path, every_seconds=every)]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
     model_path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,6 +236,10 @@ def train(
             callbacks=callbacks,
             verbose=verbose,
         )
+    except KeyboardInterrupt:
+        checkpoint = checkpoint_path(model_path)
+        left = f"; the latest checkpoint is {checkpoint}" if checkpoint.exists() else ""
+        raise KeyboardInterrupt(f"training stopped: {model_path} is as it was{left}") from None
     except tf.errors.InvalidArgumentError as error:
         if not any(word in error.message for word in ("image", "JPEG", "PNG", "decode", "Decode")):
             raise
@@ -196,22 +248,9 @@ def train(
             f"Find and move the bad file aside with:  python -m bigcats clean {data_dir}"
         ) from None
     seconds = time.perf_counter() - start
-    model.save(model_path)
-    record = record_training(
-        model,
-        model_path,
-        data_dir,
-        names,
-        splits,
-        history,
-        seconds,
-        setup,
-        image_size=image_size,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-        epochs_requested=epochs,
-        schedule=schedule,
-        architecture=model.name,
+    settings = dict(image_size=image_size, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    settings.update(epochs_requested=epochs, schedule=schedule, architecture=model.name)
+    record = save_whole(
+        model, model_path, training_record(model, data_dir, names, splits, history, seconds, setup, **settings)
     )
     return model, record

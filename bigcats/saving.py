@@ -1,0 +1,137 @@
+"""Saving a trained model so that it is never lost and never mislabelled.
+
+- The class names and the input size travel *inside* the `.keras` file (it is a zip archive; an
+  extra entry, which Keras' loader passes over), so a model copied or linked alone still answers
+  with the right names. The training record beside it keeps the history and names the model it
+  belongs to by its SHA-256, so a record left over from another model is noticed.
+- A model is replaced only whole: written under a temporary name beside the old one, labelled,
+  then renamed into place with its record while Ctrl-C waits, so an interruption at any moment
+  leaves either the old model and record or the new ones.
+- Checkpoints during training go to a side file, never over the model.
+"""
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import signal
+import threading
+import zipfile
+from pathlib import Path
+
+LABELS_ENTRY = "bigcats.json"
+
+
+def history_path(model_path):
+    """models/x.keras -> models/x.history.json: the training record travels with the model."""
+    return Path(model_path).with_suffix(".history.json")
+
+
+def checkpoint_path(model_path):
+    """models/x.keras -> models/x.checkpoint.keras: where training keeps its latest state."""
+    model_path = Path(model_path)
+    return model_path.with_name(f"{model_path.stem}.checkpoint.keras")
+
+
+def _partial(path):
+    path = Path(path)
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_labels(model_path):
+    """{class_names, image_size} stored inside a `.keras` file, or None for a model saved without."""
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            return json.loads(archive.read(LABELS_ENTRY))
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError):
+        return None
+
+
+def add_labels(model_path, class_names, image_size):
+    """Store the class names and input size inside a saved `.keras` file."""
+    with zipfile.ZipFile(model_path, "a") as archive:
+        archive.writestr(LABELS_ENTRY, json.dumps({"class_names": list(class_names), "image_size": int(image_size)}))
+
+
+@contextlib.contextmanager
+def ctrl_c_waits():
+    """Ctrl-C (SIGINT) and SIGTERM wait until the block is done, then take effect. (Python runs
+    signal handlers in the main thread whichever thread the signal reached, so holding them there
+    is enough; elsewhere, as in a worker thread, the block runs as it is.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, lambda number, frame: received.append(number)) for number in held}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(received):
+            signal.raise_signal(number)  # now, with the handler it would have met
+
+
+def why_os_error(error):
+    """An OSError's real cause, in words a user can act on."""
+    causes = {
+        errno.ENOSPC: "no space left on the disk",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EROFS: "the disk is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "not permitted (the file may be immutable: see `lsattr`, or owned by another user)",
+        errno.ENAMETOOLONG: "the file name is too long",
+        errno.EISDIR: "a folder is in the way",
+        errno.ENOTDIR: "a file is in the way where a folder should be",
+        errno.ENOENT: "no such file or folder",
+    }
+    return causes.get(error.errno, error.strerror or str(error))
+
+
+def label_and_record(model_path, record):
+    """For a model just saved at model_path: put its class names and input size inside the file,
+    and write its training record beside it, naming the model by its SHA-256. Returns the record."""
+    add_labels(model_path, record["class_names"], record["image_size"])
+    record = {**record, "model_sha256": file_sha256(model_path)}
+    history_path(model_path).write_text(json.dumps(record, indent=2))
+    with contextlib.suppress(FileNotFoundError):
+        checkpoint_path(model_path).unlink()  # ours, and now older than the model
+    return record
+
+
+def save_whole(model, model_path, record):
+    """Save `model` and its `record` at model_path, replacing what is there only whole: written
+    under temporary names first, then both renamed into place while Ctrl-C waits. A failure
+    (a full disk, say) leaves the old model untouched and no partial file. Returns the record."""
+    model_path = Path(model_path)
+    temporary_model, temporary_record = _partial(model_path), _partial(history_path(model_path))
+    try:
+        model.save(temporary_model)
+        record = label_and_record(temporary_model, record)
+        history_path(temporary_model).rename(temporary_record)
+        with ctrl_c_waits():
+            os.replace(temporary_record, history_path(model_path))
+            os.replace(temporary_model, model_path)
+    except OSError as error:
+        raise OSError(
+            error.errno,
+            f"Could not save the model to {model_path}: {why_os_error(error)}. Any model that was there is unchanged.",
+        ) from None
+    finally:
+        for leftover in (temporary_model, temporary_record, history_path(temporary_model)):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        checkpoint_path(model_path).unlink()
+    return record

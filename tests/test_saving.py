@@ -1,0 +1,165 @@
+"""Models that carry their labels and are replaced only whole (issue: nothing lost, nothing
+mislabelled): an interrupted retrain leaves the old model answering with its own names; an
+existing model is replaced only when asked; a full disk leaves the old file; a model copied or
+linked alone still knows its classes; a record of another model is refused."""
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bigcats.saving import checkpoint_path, ctrl_c_waits, history_path, read_labels, save_whole
+from conftest import ROOT
+
+
+def bigcats(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "bigcats", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def renamed_classes(source, target, names):
+    """A copy of the synthetic set with its two class folders renamed."""
+    for old, new in zip(("lion", "tiger"), names, strict=True):
+        shutil.copytree(source / old, target / new)
+    return target
+
+
+@pytest.fixture(scope="module")
+def cats(tmp_path_factory):
+    """A model trained on cheetah/leopard photos, and lion/tiger photos to retrain it on."""
+    from bigcats.synthetic import make_synthetic_dataset
+
+    tmp = tmp_path_factory.mktemp("saving")
+    lions_tigers = make_synthetic_dataset(tmp / "lions_tigers", per_class=16)
+    spotted = renamed_classes(lions_tigers, tmp / "spotted", ("cheetah", "leopard"))
+    model = tmp / "models" / "cats.keras"
+    done = bigcats("train", "--data", spotted, "--model", model, "--epochs", 1, "--image-size", 32, "--batch-size", 8)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp, lions_tigers, model
+
+
+def answers(model, photos):
+    done = bigcats("predict", "--model", model, photos, "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {json.loads(line)["label"] for line in done.stdout.splitlines()}
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_retrain_leaves_the_old_model_answering_with_its_own_names(cats):
+    _, lions_tigers, model = cats
+    before = model.read_bytes(), history_path(model).read_bytes()
+    command = [sys.executable, "-m", "bigcats", "train", "--data", lions_tigers, "--model", model, "--overwrite"]
+    command += ["--epochs", 200, "--image-size", 48, "--batch-size", 8]
+    env = {**os.environ, "BIGCATS_CHECKPOINT_SECONDS": "0"}  # a checkpoint after every epoch
+    run = subprocess.Popen(
+        list(map(str, command)), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while not checkpoint_path(model).exists() and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.2)
+    assert checkpoint_path(model).exists(), "training wrote no checkpoint"
+    time.sleep(0.5)
+    run.send_signal(signal.SIGINT)  # Ctrl-C, mid-training, with a checkpoint already written
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130, stderr[-2000:]
+    assert "interrupted: training stopped" in stderr and "is as it was" in stderr and "Traceback" not in stderr
+    assert (model.read_bytes(), history_path(model).read_bytes()) == before  # old model, old record
+    assert answers(model, lions_tigers / "lion") <= {"cheetah", "leopard"}  # and its own names
+    assert not list(model.parent.glob(".*partial*")), "no half-written files left"
+
+
+@pytest.mark.slow
+def test_an_existing_model_is_replaced_only_with_overwrite(cats):
+    tmp, lions_tigers, model = cats
+    before = model.read_bytes()
+    done = bigcats("train", "--data", lions_tigers, "--model", model, "--epochs", 1, "--image-size", 32)
+    assert done.returncode == 2 and "already holds a model" in done.stderr and "--overwrite" in done.stderr
+    assert "Epoch" not in done.stdout and model.read_bytes() == before  # refused before any training
+    again = tmp / "models" / "again.keras"
+    shutil.copy(model, again)
+    shutil.copy(history_path(model), history_path(again))
+    args = ("--data", lions_tigers, "--model", again, "--epochs", 1, "--image-size", 32, "--batch-size", 8)
+    done = bigcats("train", *args, "--overwrite")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert read_labels(again)["class_names"] == ["lion", "tiger"]
+    assert json.loads(history_path(again).read_text())["class_names"] == ["lion", "tiger"]
+
+
+@pytest.mark.slow
+def test_a_model_copied_or_linked_alone_still_knows_its_classes(cats, tmp_path):
+    _, lions_tigers, model = cats
+    alone = tmp_path / "copied" / "cats.keras"
+    alone.parent.mkdir()
+    shutil.copy(model, alone)  # no training record beside it
+    assert answers(alone, lions_tigers / "tiger") <= {"cheetah", "leopard"}
+    link = tmp_path / "current.keras"
+    link.symlink_to(model)  # current.keras -> cats.keras: the record is named after the target
+    assert answers(link, lions_tigers / "tiger") <= {"cheetah", "leopard"}
+
+
+@pytest.mark.slow
+def test_a_record_of_another_model_is_refused(cats, tmp_path):
+    from bigcats.evaluate import ModelLoadError, load_trained_model
+    from bigcats.model import build_cnn
+    from bigcats.saving import add_labels
+
+    _, _, model = cats
+    other = tmp_path / "cats.keras"
+    build_cnn(32, num_classes=2).save(other)
+    add_labels(other, ["cat", "dog"], 32)
+    shutil.copy(history_path(model), history_path(other))  # the cheetah/leopard record beside it
+    with pytest.raises(ModelLoadError, match="belongs to another model"):
+        load_trained_model(other)
+
+
+@pytest.mark.slow
+def test_folders_named_in_another_case_are_the_models_classes(cats, tmp_path):
+    _, lions_tigers, model = cats
+    shutil.copytree(lions_tigers / "lion", tmp_path / "Cheetah")  # sorts before "leopard" as 'C' < 'l'
+    shutil.copytree(lions_tigers / "tiger", tmp_path / "leopard")
+    done = bigcats("evaluate", "--model", model, "--data", tmp_path, "--split", "all", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["class_names"] == ["cheetah", "leopard"]
+
+
+class FullDisk:
+    """A model whose save writes part of the file, then finds the disk full."""
+
+    def save(self, path):
+        with open(path, "wb") as handle:
+            handle.write(b"PK\x03\x04 half a model")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_when_saving_leaves_the_old_model_and_no_partial_file(tmp_path):
+    model = tmp_path / "cats.keras"
+    model.write_bytes(b"the old model")
+    history_path(model).write_text('{"class_names": ["lion", "tiger"]}')
+    with pytest.raises(OSError, match=r"no space left on the disk\. Any model that was there is unchanged"):
+        save_whole(FullDisk(), model, {"class_names": ["a", "b"], "image_size": 32})
+    assert model.read_bytes() == b"the old model" and json.loads(history_path(model).read_text())["class_names"] == [
+        "lion",
+        "tiger",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cats.history.json", "cats.keras"]
+
+
+def test_ctrl_c_waits_until_the_model_and_its_record_are_both_in_place():
+    happened = []
+    with pytest.raises(KeyboardInterrupt), ctrl_c_waits():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+        happened.append("both renamed")
+    assert happened == ["both renamed"]
