@@ -43,10 +43,7 @@ def cmd_doctor(args):
 def cmd_clean(args):
     from bigcats.clean import REASONS_FILE, clean_folder
 
-    rep = clean_folder(args.data_dir, args.quarantine, dry_run=args.dry_run)
-    if args.report:
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(json.dumps(rep, indent=2))
+    rep = clean_folder(args.data_dir, args.quarantine, dry_run=args.dry_run, report_path=args.report)
     verb = "would move" if args.dry_run else "moved"
     lines = [
         f"checked {rep['checked']} files: {rep['kept']} kept, {len(rep['quarantined'])} {verb} to {rep['quarantine_dir']}"
@@ -376,6 +373,9 @@ def _words(error):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a file name in no encoding is printed, not a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args.stdout = sys.stdout
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TF's warnings and errors, drop its info lines
     quiet = contextlib.redirect_stdout(sys.stderr) if getattr(args, "json", False) else contextlib.nullcontext()

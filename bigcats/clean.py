@@ -6,6 +6,10 @@ rewritten: unusable files and extra copies move to a quarantine folder, keeping 
 subfolder, and the JSON report and the quarantine folder's REASONS.txt say why.
 """
 
+import contextlib
+import errno
+import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -13,12 +17,21 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bigcats.data import IMAGE_EXTENSIONS, class_names, file_digest, has_image_extension, is_clutter, list_files
+from bigcats.data import (
+    IMAGE_EXTENSIONS,
+    QUARANTINE_MARKER,
+    class_names,
+    file_digest,
+    has_image_extension,
+    is_clutter,
+    list_files,
+)
+from bigcats.saving import ctrl_c_waits, why_os_error
 
 MAX_PIXELS = 50_000_000  # above this a file is a decompression bomb or a scan, not a training photo
 TINY_SIDE = 32
 NEAR_DUPLICATE_BITS = 3  # dHash bits that may differ for "the same photo, resized or re-encoded"
-REASONS_FILE = "REASONS.txt"  # in the quarantine folder: one line per moved file, appended
+REASONS_FILE = QUARANTINE_MARKER  # in the quarantine folder: one line per moved file, appended as it moves
 
 
 @dataclass
@@ -114,6 +127,8 @@ def _notes(path, header):
 def check_file(path, max_pixels=MAX_PIXELS):
     """Is this file usable for training? Unusable files get a reason that says what to do."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return Check(False, f"a link to a file that is not there ({os.readlink(path)}); link it again or remove it")
     if not has_image_extension(path):
         return Check(
             False,
@@ -158,7 +173,7 @@ def dhash(path, size=8):
 def _unique_destination(target):
     """Never overwrite: lion/a.jpg -> lion/a.1.jpg, lion/a.2.jpg, ... if taken."""
     candidate, n = target, 0
-    while candidate.exists():
+    while candidate.exists() or candidate.is_symlink():
         n += 1
         candidate = target.with_name(f"{target.stem}.{n}{target.suffix}")
     return candidate
@@ -178,7 +193,7 @@ def _find_duplicates(usable, data_dir):
                 groups.setdefault(("near", a), [a]).append(b)
     moves = {}
     for (kind, _), paths in groups.items():
-        paths = sorted(set(paths))
+        paths = sorted(set(paths), key=lambda p: (p.is_symlink(), p))  # a real file stays, a link to it moves
         if len(paths) < 2:
             continue
         classes = {p.relative_to(data_dir).parts[0] for p in paths}
@@ -198,13 +213,47 @@ def _find_duplicates(usable, data_dir):
     return moves
 
 
-def clean_folder(data_dir, quarantine_dir=None, dry_run=False, progress=True):
+def check_quarantine(data_dir, quarantine_dir):
+    """Refuse a quarantine inside the data folder (its files would train as a class) or around it."""
+    data, quarantine = Path(data_dir).resolve(), Path(quarantine_dir).resolve()
+    if quarantine == data or data in quarantine.parents:
+        raise ValueError(
+            f"The quarantine folder {quarantine_dir} is inside the data folder {data_dir}, where its files would "
+            f"be trained on as a class. Give one outside it, e.g. --quarantine {data.parent / 'quarantine'}"
+        )
+    if quarantine in data.parents:
+        raise ValueError(
+            f"The data folder {data_dir} is inside the quarantine folder {quarantine_dir}. Give a quarantine "
+            f"folder beside the data, e.g. --quarantine {data.parent / 'quarantine'}"
+        )
+
+
+def check_report_path(report_path):
+    """Refuse, before any file moves, a report path that cannot be written."""
+    if report_path is None:
+        return None
+    report_path = Path(report_path)
+    if report_path.is_dir():
+        raise ValueError(f"--report {report_path} is a folder; give a file name, e.g. {report_path / 'clean.json'}")
+    folder = next((p for p in report_path.parents if p.exists()), Path("."))
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ValueError(f"--report {report_path} cannot be written under {folder}; give another path")
+    return report_path
+
+
+def clean_folder(data_dir, quarantine_dir=None, dry_run=False, progress=True, report_path=None):
     """Check every file under data_dir/<class>/; move the unusable ones and extra copies to
-    quarantine_dir/<class>/ (default: a `quarantine` folder beside data_dir). Returns the report."""
+    quarantine_dir/<class>/ (default: a `quarantine` folder beside data_dir). Returns the report.
+
+    Each move is recorded as it happens, in REASONS.txt and (if given) the JSON report at
+    report_path, so an interruption or an error leaves a record that matches the files moved.
+    Ctrl-C finishes the file in hand and stops; a symbolic link is moved as a link."""
     data_dir = Path(data_dir)
     if not class_names(data_dir):
         raise FileNotFoundError(f"{data_dir} has no class folders; expected {data_dir}/<class>/*.jpg")
-    quarantine_dir = Path(quarantine_dir or data_dir.parent / "quarantine")
+    quarantine_dir = Path(quarantine_dir or data_dir.resolve().parent / "quarantine")
+    check_quarantine(data_dir, quarantine_dir)
+    report_path = check_report_path(report_path)
     files = [p for p, _ in list_files(data_dir)]
     reasons, notes = {}, []
     for path in tqdm(files, desc="Checking images", unit="file", disable=not progress):
@@ -214,40 +263,104 @@ def clean_folder(data_dir, quarantine_dir=None, dry_run=False, progress=True):
         elif check.notes:
             notes.append({"file": str(path.relative_to(data_dir)), "notes": check.notes})
     reasons.update(_find_duplicates([p for p in files if p not in reasons], data_dir))
-    quarantined = []
-    for path, reason in sorted(reasons.items()):
-        destination = _unique_destination(quarantine_dir / path.relative_to(data_dir))
-        if not dry_run:
-            try:
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(path), str(destination))
-            except OSError as error:
-                raise PermissionError(
-                    f"Could not move {path} to {destination} ({error.strerror}). Is the data "
-                    "folder read-only? Copy it somewhere writable, or use --dry-run."
-                ) from None
-        quarantined.append({"file": str(path.relative_to(data_dir)), "moved_to": str(destination), "reason": reason})
-    if quarantined and not dry_run:
-        _note_reasons(quarantine_dir, data_dir, quarantined)
-    return {
+    report = {
         "data_dir": str(data_dir),
         "quarantine_dir": str(quarantine_dir),
         "dry_run": dry_run,
         "checked": len(files),
-        "kept": len(files) - len(quarantined),
-        "quarantined": quarantined,
+        "kept": len(files),
+        "quarantined": [],
         "notes": notes,
     }
+    try:
+        for path, reason in sorted(reasons.items()):
+            destination = _unique_destination(quarantine_dir / path.relative_to(data_dir))
+            entry = {"file": str(path.relative_to(data_dir)), "moved_to": str(destination), "reason": reason}
+            with ctrl_c_waits():  # a move and its record happen together, or not at all
+                if not dry_run:
+                    _move_aside(path, destination, len(report["quarantined"]), quarantine_dir)
+                    _note_reason(quarantine_dir, data_dir, entry)
+                report["quarantined"].append(entry)
+                report["kept"] -= 1
+                _write_report(report_path, report)
+    except KeyboardInterrupt:
+        report["interrupted"] = True
+        _write_report(report_path, report)
+        raise KeyboardInterrupt(
+            f"clean stopped: {len(report['quarantined'])} of {len(reasons)} file(s) moved to {quarantine_dir}, "
+            f"each with its reason in {REASONS_FILE} there; run it again to finish"
+        ) from None
+    _write_report(report_path, report)
+    return report
 
 
-def _note_reasons(quarantine_dir, data_dir, quarantined):
+def _move_aside(source, destination, moved_so_far, quarantine_dir):
+    """Move one file into the quarantine, never leaving half of it: a rename where it can; across
+    disks a copy under a temporary name, checked byte for byte, then renamed, and only then the
+    original removed. A symbolic link moves as a link (to the same file), never its target."""
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            destination.symlink_to(os.path.abspath(source.parent / os.readlink(source)))
+            source.unlink()
+            return
+        try:
+            os.rename(source, destination)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            _copy_checked(source, destination)
+            source.unlink()
+    except OSError as error:
+        before = (
+            f"; the {moved_so_far} moved before it are recorded in {quarantine_dir / REASONS_FILE}"
+            if moved_so_far
+            else ""
+        )
+        raise OSError(
+            error.errno,
+            f"Could not move {source} to {destination}: {why_os_error(error)}. It is still in place{before}.",
+        ) from None
+    except UnicodeEncodeError:
+        raise OSError(
+            errno.EILSEQ, f"Could not move {source!r}: its name cannot be written on the quarantine's disk; rename it"
+        ) from None
+
+
+def _copy_checked(source, destination):
+    partial = destination.with_name(f".{destination.name}.partial")
+    try:
+        shutil.copyfile(source, partial)
+        shutil.copystat(source, partial)
+        if partial.stat().st_size != source.stat().st_size or file_digest(partial) != file_digest(source):
+            raise OSError(errno.EIO, "the copy differs from the original")
+        os.rename(partial, destination)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+
+
+def _write_report(report_path, report):
+    if report_path is None:
+        return
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = report_path.with_name(f".{report_path.name}.partial")
+    partial.write_text(json.dumps(report, indent=2))
+    os.replace(partial, report_path)
+
+
+def _note_reason(quarantine_dir, data_dir, entry):
     # Beside the moved files, so that whoever finds them later (or in another folder, or after
-    # reports/ was overwritten) learns why each one was moved and where it came from.
-    stamp = time.strftime("%Y-%m-%d %H:%M")
+    # reports/ was overwritten) learns why each one was moved and where it came from; written
+    # and flushed to the disk as each file moves. backslashreplace: a name in no encoding still
+    # gets its line.
+    moved = Path(entry["moved_to"]).relative_to(quarantine_dir)
+    line = f"{time.strftime('%Y-%m-%d %H:%M')}  {moved}  (from {data_dir / entry['file']}): {entry['reason']}\n"
+    line = line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")  # b"caf\xe9" -> "caf\\xe9"
     with open(quarantine_dir / REASONS_FILE, "a", encoding="utf-8") as reasons:
-        for entry in quarantined:
-            moved = Path(entry["moved_to"]).relative_to(quarantine_dir)
-            reasons.write(f"{stamp}  {moved}  (from {data_dir / entry['file']}): {entry['reason']}\n")
+        reasons.write(line)
+        reasons.flush()
+        os.fsync(reasons.fileno())
 
 
 def find_unusable(paths, progress=True):

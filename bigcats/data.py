@@ -18,6 +18,7 @@ CLUTTER_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
+QUARANTINE_MARKER = "REASONS.txt"  # `clean` writes it in every quarantine folder: never a class
 
 
 def is_clutter(path):
@@ -27,11 +28,14 @@ def is_clutter(path):
 
 
 def class_names(data_dir):
-    """The class folders under `data_dir`, sorted; their order fixes the label numbers."""
+    """The class folders under `data_dir`, sorted; their order fixes the label numbers. A
+    quarantine folder (it holds `clean`'s REASONS.txt) is never a class, wherever it is."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         return []
-    return sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not is_clutter(p))
+    return sorted(
+        p.name for p in data_dir.iterdir() if p.is_dir() and not is_clutter(p) and not (p / QUARANTINE_MARKER).exists()
+    )
 
 
 def list_files(data_dir):
