@@ -63,7 +63,10 @@ def cmd_fetch_data(args):
         from bigcats.data import synthetic_banner
         from bigcats.synthetic import make_synthetic_dataset
 
-        out = make_synthetic_dataset(Path(args.dest).parent / "synthetic")
+        # by default beside data/raw, never in it; a --dest given is where it goes
+        out = make_synthetic_dataset(
+            Path(args.dest) if args.dest != DEFAULT_DATA else Path(args.dest).parent / "synthetic"
+        )
         print(synthetic_banner(out), file=sys.stderr)
         _emit(args, {"synthetic": True, "dest": str(out)}, f"SYNTHETIC images written to {out}")
         return 0
@@ -135,6 +138,8 @@ def cmd_predict(args):
 
     model, record = load_trained_model(args.model)
     results = predict_files(model, record, args.images, mirror=not args.one_look)
+    if not results:
+        print(f"No photos found in {', '.join(map(str, args.images))} (JPEG, PNG, GIF, BMP or WebP)", file=sys.stderr)
     for r in results:
         if args.json:
             _emit(args, r)
@@ -143,10 +148,21 @@ def cmd_predict(args):
     return 1 if any("error" in r for r in results) or not results else 0
 
 
+def chart_path(given):
+    """Where the chart really goes: a folder gets benchmark.png inside it, a bare name gets .png."""
+    chart = Path(given)
+    if chart.is_dir():
+        return chart / "benchmark.png"
+    return chart if chart.suffix else chart.with_suffix(".png")
+
+
 def cmd_benchmark(args):
     from bigcats.benchmark import run_benchmark
     from bigcats.plots import plot_bars
 
+    if args.data is not None and not Path(args.data).is_dir():
+        raise FileNotFoundError(f"--data {args.data}: no such folder (leave --data out to use {DEFAULT_DATA})")
+    chart = chart_path(args.chart)
     result = run_benchmark(
         args.data, image_size=args.image_size, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats
     )
@@ -157,8 +173,8 @@ def cmd_benchmark(args):
         "training images / second",
         "Training speed per device",
     )
-    Path(args.chart).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.chart, dpi=100)
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(chart, dpi=100)
     lines = [
         f"{d['name']}: {d['images_per_second']:.1f} images/s (warm-up {d['warmup_seconds']:.1f}s)"
         for d in result["devices"]
@@ -174,7 +190,7 @@ def cmd_benchmark(args):
             f"{p['augmented_images_per_second']:.0f} images/s"
         )
         lines.append(p["pace"])
-    lines += result["notes"] + [f"chart: {args.chart}"]
+    lines += result["notes"] + [f"chart: {chart}"]
     if args.recipes:
         result["recipes"] = _compare_recipes(args)
         lines += _recipe_lines(result["recipes"])
@@ -364,6 +380,17 @@ def build_parser():
     return parser
 
 
+def check_keras_backend():
+    """This project runs Keras on TensorFlow; a KERAS_BACKEND set in the shell would make Keras
+    load another framework (or fail to), far from the cause."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow").strip().lower()
+    if backend not in ("", "tensorflow"):
+        raise ValueError(
+            f"KERAS_BACKEND={backend} is set in your shell, but bigcats runs Keras on TensorFlow. Run "
+            f"`unset KERAS_BACKEND` (or set it to tensorflow) and try again."
+        )
+
+
 def _words(error):
     """An error as one plain sentence: an OSError without its '[Errno 28]' prefix."""
     if isinstance(error, OSError) and error.errno and error.strerror:
@@ -380,13 +407,15 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TF's warnings and errors, drop its info lines
     quiet = contextlib.redirect_stdout(sys.stderr) if getattr(args, "json", False) else contextlib.nullcontext()
     try:
+        if args.func is not cmd_doctor:
+            check_keras_backend()
         with quiet:
             return args.func(args)
     except USER_ERRORS as error:
         print(f"error: {_words(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:  # Ctrl-C: one line, no traceback, the shell's status for it
-        print(f"interrupted: {interrupt or 'stopped by Ctrl-C'}", file=sys.stderr)
+        print(f"interrupted: {str(interrupt) or 'stopped by Ctrl-C'}", file=sys.stderr)
         return 130
 
 

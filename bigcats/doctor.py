@@ -6,6 +6,7 @@ recorded facts rather than by owning that machine.
 """
 
 import importlib.metadata
+import os
 import platform
 import re
 import shutil
@@ -84,6 +85,7 @@ def gather_facts(memory_growth_problems=()):
         "gpus": [],
         "nvidia_smi": nvidia_smi(),
         "memory_growth_problems": list(memory_growth_problems),
+        "keras_backend": os.environ.get("KERAS_BACKEND"),
     }
     root = project_root()
     facts["project_env"] = str(root / ".venv") if root and (root / ".venv").is_dir() else None
@@ -108,6 +110,15 @@ def _as_tuple(version):
 
 def _environment_findings(facts):
     found = []
+    backend = (facts.get("keras_backend") or "tensorflow").strip().lower()
+    if backend not in ("", "tensorflow"):
+        found.append(
+            _finding(
+                "error",
+                f"KERAS_BACKEND={backend} is set: Keras would run on {backend}, not on TensorFlow as this project does.",
+                "`unset KERAS_BACKEND` (or set it to tensorflow) in your shell, or remove it from your shell's start-up file.",
+            )
+        )
     py = _as_tuple(facts["python"])[:2]
     if not SUPPORTED_PYTHON[0] <= py <= SUPPORTED_PYTHON[1]:
         found.append(

@@ -14,6 +14,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
@@ -164,8 +165,14 @@ def extract_safely(archive, target):
         for path, opener in tqdm(members, desc="Extracting", unit="file"):
             out = Path(target, *path.parts)
             out.parent.mkdir(parents=True, exist_ok=True)
-            with opener() as src, open(out, "wb") as dst:
-                shutil.copyfileobj(src, dst, 2**20)
+            try:
+                with opener() as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 2**20)
+            except (zlib.error, zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
+                raise FetchError(
+                    f"{archive} is damaged: its entry {path} cannot be unpacked ({error}). Download it again; "
+                    f"nothing was added to the data folder."
+                ) from None
     return target
 
 
@@ -232,6 +239,12 @@ def fetch(source=DEFAULT_URL, dest=config.DATA_DIR, sha256=None, manifest=None, 
     dest = Path(dest)
     source_path = Path(source) if "://" not in str(source) else None
     if source_path and source_path.is_dir():
+        inside = dest.resolve() == source_path.resolve() or source_path.resolve() in dest.resolve().parents
+        if inside:
+            raise FetchError(
+                f"--dest {dest} is inside --source {source_path}: every run would copy its own output in again. "
+                f"Give a destination outside the source folder."
+            )
         found = find_class_images(source_path)
         if not found:
             raise FetchError(f"{source_path} has no lion/ or tiger/ folders.")

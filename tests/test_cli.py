@@ -184,8 +184,8 @@ def test_benchmark_json_on_the_cpu(tmp_path):
 
 
 def test_fetch_data_synthetic_and_from_a_local_folder(tmp_path):
-    done = bigcats("fetch-data", "--synthetic", "--dest", tmp_path / "data" / "raw", "--json")
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = bigcats("fetch-data", "--synthetic", "--dest", tmp_path / "data" / "synthetic", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]  # --dest is honoured (it used to write beside it)
     assert json.loads(done.stdout) == {"synthetic": True, "dest": str(tmp_path / "data" / "synthetic")}
     assert "SYNTHETIC" in done.stderr
     done = bigcats("fetch-data", "--source", tmp_path / "data" / "synthetic", "--dest", tmp_path / "data" / "raw")
