@@ -2,72 +2,146 @@
 rem Set up (or update) the bigcats environment on native Windows. Safe to re-run.
 rem
 rem   setup_env.bat          .venv, the pinned packages, the "Python (bigcats)" Jupyter kernel
+rem                          (in PowerShell: .\setup_env.bat)
 rem
 rem The truth about GPUs here: TensorFlow 2.10 was the last release with GPU support on native
 rem Windows. TensorFlow 2.21 (what this project uses) runs on the CPU on native Windows. For an
 rem NVIDIA GPU, use WSL2 and run setup_env.sh inside it; this script prints the exact commands.
-setlocal EnableExtensions EnableDelayedExpansion
-cd /d "%~dp0"
+rem
+rem Written for cmd.exe: no delayed expansion (a "!" in a folder name would break it), no && or ||
+rem chains (every step checks "if errorlevel 1"), and no variable set and read in one ( ) block.
+setlocal EnableExtensions DisableDelayedExpansion
+
+rem Started by a double-click? Then keep the window open at the end, so its messages can be read.
+set "DOUBLE_CLICKED=0"
+echo %cmdcmdline% | findstr /i /c:"%~nx0" >nul 2>&1
+if not errorlevel 1 set "DOUBLE_CLICKED=1"
+if "%BIGCATS_NO_PAUSE%"=="1" set "DOUBLE_CLICKED=0"
+
+set "HERE=%~dp0"
+if "%HERE:~0,2%"=="\\" goto :unc
+cd /d "%HERE%"
+if errorlevel 1 goto :no_folder
+
 set "VENV=.venv"
 if not "%BIGCATS_VENV%"=="" set "VENV=%BIGCATS_VENV%"
 set "PYEXE=%VENV%\Scripts\python.exe"
-set "CHECK=import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 13) else 1)"
+set "PLAN=%TEMP%\bigcats-setup-plan-%RANDOM%.txt"
 
-rem --- a Python that TensorFlow 2.21 supports (3.10-3.13) -----------------------------------
-if exist "%PYEXE%" (
-  "%PYEXE%" -c "%CHECK%" >nul 2>&1
-  if errorlevel 1 (
-    echo %VENV% holds a Python outside 3.10-3.13. Rename it ^(ren %VENV% %VENV%.old^) and run this again.
-    exit /b 1
-  )
-  echo ==^> Reusing the environment in %VENV%
-  goto :install
-)
+rem --- an environment that is already here --------------------------------------------------
+if exist "%VENV%\bin\python" if not exist "%PYEXE%" goto :linux_venv
+if not exist "%PYEXE%" goto :find_python
+"%PYEXE%" -m bigcats.setup_plan --check-python
+if errorlevel 1 goto :broken_venv
+echo ==^> Reusing the environment in %VENV%
+"%PYEXE%" -m pip --version >nul 2>&1
+if not errorlevel 1 goto :plan
+echo ==^> pip is missing from %VENV% (an interrupted first run?): restoring it
+"%PYEXE%" -m ensurepip --upgrade
+if errorlevel 1 goto :broken_venv
+goto :plan
+
+rem --- a Python the pinned packages install on (3.11-3.13, 64-bit) ------------------------------
+:find_python
 set "PY="
-for %%V in (3.12 3.13 3.11 3.10) do (
-  if not defined PY (
-    py -%%V -c "import sys" >nul 2>&1 && set "PY=py -%%V"
-  )
-)
-if not defined PY (
-  python -c "%CHECK%" >nul 2>&1 && set "PY=python"
-)
-if not defined PY (
-  echo No Python 3.10-3.13 found. TensorFlow 2.21 needs one of those.
-  echo Install Python 3.12 from https://www.python.org/downloads/windows/ ^(tick "Add python.exe to PATH"^)
-  echo or run:  winget install Python.Python.3.12
-  echo then run setup_env.bat again.
-  exit /b 1
-)
+py -3.12 -m bigcats.setup_plan --check-python >nul 2>&1
+if not errorlevel 1 set "PY=py -3.12"
+if defined PY goto :found_python
+py -3.13 -m bigcats.setup_plan --check-python >nul 2>&1
+if not errorlevel 1 set "PY=py -3.13"
+if defined PY goto :found_python
+py -3.11 -m bigcats.setup_plan --check-python >nul 2>&1
+if not errorlevel 1 set "PY=py -3.11"
+if defined PY goto :found_python
+python -m bigcats.setup_plan --check-python >nul 2>&1
+if not errorlevel 1 set "PY=python"
+if defined PY goto :found_python
+echo No 64-bit Python 3.11-3.13 found: this project's pinned packages (TensorFlow 2.21, Keras 3.15) need one.
+rem any Python there is can say what is wrong with it
+python -m bigcats.setup_plan --check-python 2>nul
+echo Install Python 3.12:  winget install Python.Python.3.12   (or: py install 3.12, or python.org)
+echo then open a NEW terminal window (this one does not see the new Python yet) and run setup_env.bat again.
+goto :failed
+
+:found_python
+echo ==^> Checking this machine before the download (Python, long paths, Visual C++ runtime, AVX)
+%PY% -m bigcats.setup_plan --preflight
+if errorlevel 1 goto :failed
 echo ==^> Creating the environment in %VENV% with %PY%
-%PY% -m venv "%VENV%" || goto :fail
+%PY% -m venv "%VENV%"
+if errorlevel 1 goto :step_failed
 
-:install
-echo ==^> Installing the pinned packages (requirements.txt)
-"%PYEXE%" -m pip install --disable-pip-version-check -r requirements.txt || goto :fail
-
-rem bigcats\setup_plan.py decides what this machine gets (the same logic as setup_env.sh, tested
-rem for Windows, WSL2, Linux and macOS): extra packages on stdout, advice on stderr.
+rem --- what this machine gets, decided before the ~700 MB install ---------------------------
+rem bigcats\setup_plan.py decides (the same logic as setup_env.sh, tested for Windows, WSL2,
+rem Linux and macOS): extra packages on stdout, advice on stderr.
+:plan
 echo ==^> Checking this machine for a GPU route
+"%PYEXE%" -m bigcats.setup_plan > "%PLAN%"
+if errorlevel 1 goto :step_failed
 set "EXTRA="
-for /f "usebackq delims=" %%p in (`"%PYEXE%" -m bigcats.setup_plan`) do set "EXTRA=%%p"
-if defined EXTRA (
-  echo ==^> Installing !EXTRA!
-  "%PYEXE%" -m pip install --disable-pip-version-check !EXTRA! || goto :fail
-)
+set /p EXTRA=<"%PLAN%"
+del "%PLAN%" >nul 2>&1
 
+echo ==^> Installing the pinned packages (requirements.txt)
+"%PYEXE%" -m pip install --disable-pip-version-check -r requirements.txt
+if errorlevel 1 goto :step_failed
+if not defined EXTRA goto :package
+echo ==^> Installing %EXTRA%
+"%PYEXE%" -m pip install --disable-pip-version-check %EXTRA%
+if errorlevel 1 goto :step_failed
+
+:package
 echo ==^> Installing the bigcats package (editable)
-"%PYEXE%" -m pip install --disable-pip-version-check --no-deps -e . || goto :fail
+"%PYEXE%" -m pip install --disable-pip-version-check --no-deps -e .
+if errorlevel 1 goto :step_failed
 echo ==^> Registering the Jupyter kernel "Python (bigcats)"
-"%PYEXE%" -m ipykernel install --user --name bigcats --display-name "Python (bigcats)" || goto :fail
+"%PYEXE%" -m ipykernel install --user --name bigcats --display-name "Python (bigcats)"
+if errorlevel 1 goto :step_failed
+echo ==^> Importing TensorFlow once (the step that fails if a DLL, the C++ runtime or AVX is missing)
+"%PYEXE%" -c "import tensorflow as tf; print('TensorFlow', tf.__version__, 'imports')"
+if errorlevel 1 goto :no_import
 
 echo.
 echo Done. Next:
 echo     %VENV%\Scripts\python -m bigcats doctor
 echo     %VENV%\Scripts\jupyter lab notebooks
-exit /b 0
+set "CODE=0"
+goto :finish
 
-:fail
+:unc
+echo This script is on a network or WSL path (%HERE%): cmd.exe cannot work there.
+echo For a clone inside WSL, open Ubuntu and run ./setup_env.sh there. For Windows, clone onto a local drive (C:\...).
+goto :failed
+
+:no_folder
+echo Could not enter the project folder %HERE%.
+goto :failed
+
+:linux_venv
+echo %VENV% was made by setup_env.sh (Linux or WSL); a Windows environment cannot share the folder.
+echo Set BIGCATS_VENV=.venv-windows and run setup_env.bat again, or rename %VENV%.
+goto :failed
+
+:broken_venv
+echo %VENV% holds a Python that no longer runs or cannot install the pins (its Python was removed or
+echo changed, or an earlier run was interrupted). Rename it (ren %VENV% %VENV%.old) and run setup_env.bat again.
+goto :failed
+
+:no_import
+echo.
+echo TensorFlow is installed but does not import (the error is above). The usual causes on Windows:
+echo   - the Microsoft Visual C++ runtime is missing or older than 14.40: winget install Microsoft.VCRedist.2015+.x64
+echo   - a CPU without AVX instructions: TensorFlow's wheels cannot run on it
+echo   - non-ASCII characters in the project path: move it to a plain path such as C:\src\bigcats
+goto :failed
+
+:step_failed
 echo.
 echo Setup failed at the step above. Fix what it says and run setup_env.bat again (it is safe to re-run).
-exit /b 1
+:failed
+set "CODE=1"
+
+:finish
+if exist "%PLAN%" del "%PLAN%" >nul 2>&1
+if "%DOUBLE_CLICKED%"=="1" pause
+exit /b %CODE%

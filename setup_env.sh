@@ -23,13 +23,13 @@ done
 
 say() { printf '\n==> %s\n' "$*"; }
 
-supported() {  # TensorFlow 2.21 supports Python 3.10-3.13
-  "$1" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 13) else 1)' 2>/dev/null
+supported() {  # the pinned packages install on Python 3.11-3.13 (bigcats/setup_plan.py says why)
+  "$1" -m bigcats.setup_plan --check-python 2>/dev/null
 }
 
 find_python() {
   local candidate
-  for candidate in "${PYTHON:-}" python3.12 python3.13 python3.11 python3.10 python3; do
+  for candidate in "${PYTHON:-}" python3.12 python3.13 python3.11 python3; do
     if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 && supported "$candidate"; then
       command -v "$candidate"
       return 0
@@ -42,14 +42,18 @@ if [ -x "$VENV/bin/python" ] && supported "$VENV/bin/python"; then
   say "Reusing the environment in $VENV ($("$VENV/bin/python" --version))"
 else
   if [ -e "$VENV" ]; then
-    echo "$VENV exists but does not hold a Python 3.10-3.13; move it aside (mv $VENV $VENV.old) and re-run." >&2
+    echo "$VENV exists but does not hold a working Python 3.11-3.13 (an older Python, a broken copy, or one" >&2
+    echo "made on Windows); move it aside (mv $VENV $VENV.old) and re-run." >&2
     exit 1
   fi
   PY="$(find_python)" || {
-    echo "No Python 3.10-3.13 found. TensorFlow 2.21 needs one of those." >&2
-    echo "Install Python 3.12 (python.org, your package manager, or pyenv), or set PYTHON=/path/to/python3.12." >&2
+    echo "No Python 3.11-3.13 found: this project's pinned packages (TensorFlow 2.21, Keras 3.15) need one." >&2
+    # any python3 can run the check and say what to do on this system (Ubuntu 22.04 has only 3.10)
+    command -v python3 >/dev/null 2>&1 && python3 -m bigcats.setup_plan --check-python
+    echo "Install Python 3.12 (python.org, your package manager, pyenv or uv), or set PYTHON=/path/to/python3.12." >&2
     exit 1
   }
+  "$PY" -m bigcats.setup_plan --preflight || exit 1
   say "Creating the environment in $VENV with $PY ($("$PY" --version))"
   "$PY" -m venv "$VENV"
 fi

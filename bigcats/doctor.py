@@ -14,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bigcats.setup_plan import LEGACY_WINDOWS_GPU
+from bigcats.setup_plan import LEGACY_WINDOWS_GPU, SUPPORTED_PYTHON
 
-SUPPORTED_PYTHON = ((3, 10), (3, 13))
 CUDA12_MIN_DRIVER = {"Linux": (525, 60), "Windows": (527, 41)}  # NVIDIA's CUDA 12.x table
 DROPPED_BELOW_CC = (6, 0)  # TF 2.17+ wheels have no kernels for Maxwell (5.x)
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -124,7 +123,7 @@ def _environment_findings(facts):
         found.append(
             _finding(
                 "error",
-                f"Python {facts['python']} is outside TensorFlow 2.21's range (3.10-3.13).",
+                f"Python {facts['python']} is outside the range this project's pinned packages run on (3.11-3.13; TensorFlow 2.21 alone would take 3.10).",
                 "Install Python 3.12 and run setup_env again.",
             )
         )

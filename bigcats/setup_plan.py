@@ -1,8 +1,13 @@
 """What setup_env.sh / setup_env.bat should install on this machine, and what to tell its owner.
 
-Both scripts call `python -m bigcats.setup_plan` after creating the environment, so the platform
-logic lives here, in Python, where tests can feed it any machine (Windows, WSL2, Linux with or
-without a driver, macOS). It imports nothing heavy: TensorFlow is not installed yet when it runs.
+Both scripts call `python -m bigcats.setup_plan` with the Python they are about to build the
+environment from, *before* installing anything, so the platform logic lives here, in Python,
+where tests can feed it any machine (Windows, WSL2, Linux with or without a driver, macOS):
+`--check-python` (is this interpreter one the pins install on?), `--preflight` (what would break
+the install: architecture, Windows' path limit, the Visual C++ runtime, AVX, a non-ASCII path),
+and the plan itself (extra packages on stdout, advice on stderr). It imports only the standard
+library and keeps to Python 3.8 syntax, so that an unsupported Python can still run it and be
+told why.
 """
 
 import argparse
@@ -14,10 +19,18 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The pinned requirements resolve for these (keras 3.15 and ipykernel 7.4 need 3.11; numpy 2.4,
+# matplotlib 3.11 and pillow 13 have no 3.10 wheels); tests/test_support_matrix.py checks it.
+SUPPORTED_PYTHON = ((3, 11), (3, 13))
+# The deepest file of the TensorFlow 2.21 wheel lies this many characters below .venv\, and
+# Windows refuses paths over 260 characters unless long paths are enabled (tensorflow#51841).
+DEEPEST_BELOW_VENV = 181
+WINDOWS_MAX_PATH = 260
+VC_RUNTIME_MIN = (14, 40)  # TensorFlow 2.21's DLLs want this Visual C++ runtime or newer
 WSL2_MIN_BUILD = 19044  # Windows 10 21H2: the first build where WSL2 GPU compute works
 LEGACY_WINDOWS_GPU = (
     "Legacy native-Windows GPU route (untested here, not supported by this project's Keras 3 code): "
-    "Python 3.10, conda install -c conda-forge cudatoolkit=11.2 cudnn=8.1.0, "
+    "Python 3.10 (which this project's pins do not support), conda install -c conda-forge cudatoolkit=11.2 cudnn=8.1.0, "
     'pip install "tensorflow<2.11" "numpy<2".'
 )
 
@@ -29,7 +42,7 @@ class Machine:
     wsl: bool = False  # Linux running inside WSL
     nvidia_smi_ok: bool = False  # nvidia-smi runs and lists a GPU
     windows_build: int = 0  # Windows only
-    wsl_installed: bool = False  # Windows only: the wsl command answers
+    wsl_installed: bool = False  # Windows only: a WSL Linux distribution is installed (`wsl -l -q`)
 
 
 @dataclass
@@ -118,6 +131,125 @@ def _windows(m):
     return lines
 
 
+@dataclass
+class Interpreter:
+    """The Python a setup script is about to build the environment from, and where."""
+
+    version: tuple  # (3, 12)
+    system: str = "Linux"
+    machine: str = "x86_64"
+    bits: int = 64
+    project_dir: str = ""
+    long_paths: object = None  # Windows: LongPathsEnabled (True/False), None if unknown
+    vc_runtime: object = None  # Windows: (14, 40) from the registry, None if not installed
+    avx: object = None  # True/False, None if unknown
+    os_release: dict = field(default_factory=dict)  # Linux: /etc/os-release (ID, VERSION_ID)
+
+
+def python_problems(python):
+    """[(message, fix)] that stop the pinned packages installing with this interpreter."""
+    low, high = SUPPORTED_PYTHON
+    shown = ".".join(map(str, python.version[:2]))
+    problems = []
+    if not low <= tuple(python.version[:2]) <= high:
+        problems.append(
+            (
+                f"Python {shown} cannot install this project's pinned packages (they need 3.11-3.13).",
+                _get_python(python),
+            )
+        )
+    if python.system == "Windows" and (python.bits != 64 or python.machine.upper() not in ("AMD64", "X86_64")):
+        problems.append(
+            (
+                f"This Python is {python.bits}-bit {python.machine}: TensorFlow publishes Windows wheels for 64-bit x86 only.",
+                "Install the 64-bit Python 3.12 (python.org: 'Windows installer (64-bit)', or `winget install Python.Python.3.12`), "
+                "open a new terminal and run setup_env.bat again.",
+            )
+        )
+    return problems
+
+
+def _get_python(python):
+    if python.system == "Windows":
+        return (
+            "Install Python 3.12: `winget install Python.Python.3.12` or `py install 3.12` (the Python install manager), "
+            "or python.org. Then open a NEW terminal window (the old one does not see it) and run setup_env.bat again."
+        )
+    if python.os_release.get("ID") == "ubuntu" and python.os_release.get("VERSION_ID", "") < "24.04":
+        return (
+            f"Ubuntu {python.os_release.get('VERSION_ID')} ships Python 3.10. Add 3.12 beside it: "
+            "`sudo add-apt-repository ppa:deadsnakes/ppa && sudo apt install python3.12 python3.12-venv` "
+            "(or `uv python install 3.12`), then `PYTHON=python3.12 ./setup_env.sh`."
+        )
+    if python.system == "Darwin":
+        return (
+            "Install Python 3.12 (`brew install python@3.12`, or python.org), then `PYTHON=python3.12 ./setup_env.sh`."
+        )
+    return "Install Python 3.12 (your package manager, pyenv or `uv python install 3.12`), then `PYTHON=python3.12 ./setup_env.sh`."
+
+
+def preflight(python):
+    """[(severity, message, fix)] for what would make the install or `import tensorflow` fail
+    here, found before the ~700 MB download: 'error' stops the setup, 'warning' does not."""
+    found = [("error", message, fix) for message, fix in python_problems(python)]
+    if python.avx is False:
+        found.append(
+            (
+                "error",
+                "This CPU has no AVX instructions: TensorFlow's wheels are built for AVX and stop with "
+                "'Illegal instruction' or a failed DLL load.",
+                "Use a newer computer, a hosted notebook service, or build TensorFlow from source.",
+            )
+        )
+    if python.system == "Windows":
+        found += _windows_preflight(python)
+    return found
+
+
+def _windows_preflight(python):
+    found = []
+    longest_project = WINDOWS_MAX_PATH - 1 - DEEPEST_BELOW_VENV - len("\\.venv\\")
+    if python.project_dir.startswith("\\\\"):
+        found.append(
+            (
+                "error",
+                f"The project is on a network or WSL path ({python.project_dir}); a Windows environment cannot be built there.",
+                "Inside WSL, run ./setup_env.sh in Ubuntu instead; for Windows, clone the project onto a local drive (C:\\...).",
+            )
+        )
+    if python.long_paths is not True and len(python.project_dir) > longest_project:
+        found.append(
+            (
+                "error",
+                f"The project folder's path is {len(python.project_dir)} characters long and Windows' long paths are "
+                f"off: TensorFlow's files would pass the 260-character limit and the install would fail midway.",
+                f"Move the project to a shorter path (at most {longest_project} characters, e.g. C:\\src\\bigcats), or enable "
+                "long paths: in an administrator PowerShell, `New-ItemProperty -Path "
+                "HKLM:\\SYSTEM\\CurrentControlSet\\Control\\FileSystem -Name LongPathsEnabled -Value 1 -PropertyType DWORD -Force`.",
+            )
+        )
+    if python.vc_runtime is None or tuple(python.vc_runtime) < VC_RUNTIME_MIN:
+        have = "not installed" if python.vc_runtime is None else "version " + ".".join(map(str, python.vc_runtime))
+        found.append(
+            (
+                "error",
+                f"The Microsoft Visual C++ runtime is {have}; TensorFlow 2.21 needs 14.40 or newer "
+                "(else: 'DLL load failed while importing _pywrap_tensorflow_internal').",
+                "`winget install Microsoft.VCRedist.2015+.x64` (or the 'latest supported Visual C++ "
+                "Redistributable' from Microsoft), then run setup_env.bat again.",
+            )
+        )
+    if not python.project_dir.isascii():
+        found.append(
+            (
+                "warning",
+                f"The project path has non-ASCII characters ({python.project_dir}); TensorFlow's DLLs can fail to load from such paths.",
+                "If `import tensorflow` fails at the end, move the project to a path of plain letters (e.g. C:\\src\\bigcats).",
+            )
+        )
+    return found
+
+
 def _runs(command):
     exe = shutil.which(command[0])
     if not exe:
@@ -126,6 +258,77 @@ def _runs(command):
         return subprocess.run([exe, *command[1:]], capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def _wsl_distributions():
+    """The WSL Linux distributions installed (`wsl -l -q`, which writes UTF-16); [] if none or no WSL.
+    (`wsl --status` answers even with none installed.)"""
+    exe = shutil.which("wsl")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run([exe, "-l", "-q"], capture_output=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    text = out.decode("utf-16-le", errors="ignore") if out[1:2] == b"\x00" else out.decode(errors="ignore")
+    return [line.strip().strip("\x00") for line in text.splitlines() if line.strip().strip("\x00")]
+
+
+def _windows_registry(key, name):
+    try:
+        import winreg
+
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key) as handle:
+            return winreg.QueryValueEx(handle, name)[0]
+    except (ImportError, OSError):
+        return None
+
+
+def _vc_runtime():
+    """(14, 40) from 'v14.40.33810.00' in the registry, or None where it is not installed."""
+    version = _windows_registry(r"SOFTWARE\Microsoft\VisualStudio\14.0\VC\Runtimes\x64", "Version")
+    match = re.match(r"v?(\d+)\.(\d+)", version or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _has_avx(system):
+    if system == "Windows":
+        try:
+            import ctypes
+
+            return bool(ctypes.windll.kernel32.IsProcessorFeaturePresent(39))  # PF_AVX_INSTRUCTIONS_AVAILABLE
+        except (AttributeError, OSError):
+            return None
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None  # macOS: Apple silicon has no AVX and needs none; Intel Macs are refused anyway
+    return bool(re.search(r"^flags\s*:.*\bavx\b", flags, re.M)) if platform.machine() in ("x86_64", "AMD64") else None
+
+
+def _os_release():
+    try:
+        lines = Path("/etc/os-release").read_text().splitlines()
+    except OSError:
+        return {}
+    return {key: value.strip('"') for key, _, value in (line.partition("=") for line in lines) if value}
+
+
+def this_interpreter(project_dir):
+    """The facts `preflight` needs, read off this Python and this machine."""
+    system = platform.system()
+    long_paths = _windows_registry(r"SYSTEM\CurrentControlSet\Control\FileSystem", "LongPathsEnabled")
+    return Interpreter(
+        version=tuple(sys.version_info[:3]),
+        system=system,
+        machine=platform.machine(),
+        bits=64 if sys.maxsize > 2**32 else 32,
+        project_dir=str(project_dir),
+        long_paths=None if long_paths is None else bool(long_paths),
+        vc_runtime=_vc_runtime() if system == "Windows" else None,
+        avx=_has_avx(system),
+        os_release=_os_release() if system == "Linux" else {},
+    )
 
 
 def this_machine():
@@ -137,7 +340,7 @@ def this_machine():
         wsl=system == "Linux" and ("microsoft" in release or "wsl" in release),
         nvidia_smi_ok=_runs(["nvidia-smi", "-L"]),
         windows_build=sys.getwindowsversion().build if system == "Windows" else 0,
-        wsl_installed=system == "Windows" and _runs(["wsl", "--status"]),
+        wsl_installed=system == "Windows" and bool(_wsl_distributions()),
     )
 
 
@@ -148,7 +351,19 @@ def main(argv=None):
     )
     parser.add_argument("--cpu", action="store_true", help="never the CUDA libraries")
     parser.add_argument("--metal", action="store_true", help="Apple silicon: add tensorflow-metal")
+    parser.add_argument(
+        "--check-python", action="store_true", help="only: can this Python install the pins? (exit 1 if not)"
+    )
+    parser.add_argument(
+        "--preflight", action="store_true", help="only: what would break the install here (exit 1 on an error)"
+    )
     args = parser.parse_args(argv)
+    if args.check_python or args.preflight:
+        python = this_interpreter(REQUIREMENTS.parent)
+        found = preflight(python) if args.preflight else [("error", *problem) for problem in python_problems(python)]
+        for severity, message, fix in found:
+            print(f"{severity.upper()}: {message}\n    fix: {fix}", file=sys.stderr)
+        return 1 if any(severity == "error" for severity, _, _ in found) else 0
     result = plan(this_machine(), tensorflow_pin(), cpu_only=args.cpu, metal=args.metal)
     for line in result.messages:
         print(line, file=sys.stderr)

@@ -68,3 +68,100 @@ def test_command_prints_packages_on_stdout_and_refuses_an_intel_mac(monkeypatch,
     monkeypatch.setattr(setup_plan, "this_machine", lambda: Machine("Darwin", "x86_64"))
     assert setup_plan.main([]) == 3
     assert "Intel Mac" in capsys.readouterr().err
+
+
+# --- issue: setup that works on the machines learners actually have ----------------------------
+
+from bigcats.setup_plan import Interpreter, preflight, python_problems  # noqa: E402
+
+
+def severities(found):
+    return {(severity, message.split(":")[0].split(" (")[0][:40]) for severity, message, _ in found}
+
+
+def windows(**facts):
+    defaults = dict(version=(3, 12, 7), system="Windows", machine="AMD64", bits=64, project_dir=r"C:\src\bigcats",
+                    long_paths=False, vc_runtime=(14, 42), avx=True)  # fmt: skip
+    return Interpreter(**{**defaults, **facts})
+
+
+def test_python_3_10_is_refused_with_the_route_for_ubuntu_22_04():
+    ((message, fix),) = python_problems(Interpreter((3, 10, 12), os_release={"ID": "ubuntu", "VERSION_ID": "22.04"}))
+    assert "3.10 cannot install" in message and "deadsnakes" in fix and "PYTHON=python3.12 ./setup_env.sh" in fix
+    assert python_problems(Interpreter((3, 11, 9))) == [] and python_problems(Interpreter((3, 13, 1))) == []
+    assert python_problems(Interpreter((3, 14, 0)))
+
+
+def test_windows_python_must_be_64_bit_x86_and_a_new_window_is_needed_after_installing():
+    assert preflight(windows()) == []
+    for facts in (dict(bits=32, machine="x86"), dict(machine="ARM64")):
+        ((severity, message, fix),) = preflight(windows(**facts))
+        assert severity == "error" and "64-bit x86 only" in message and "new terminal" in fix
+    ((_, _, fix),) = preflight(windows(version=(3, 10, 11)))
+    assert "NEW terminal" in fix and "py install 3.12" in fix
+
+
+def test_windows_long_paths_are_checked_against_the_deepest_tensorflow_file():
+    assert preflight(windows(project_dir="C:\\" + "x" * 68)) == []  # 71 characters: fits
+    ((severity, message, fix),) = preflight(windows(project_dir="C:\\" + "x" * 69))
+    assert severity == "error" and "260-character" in message and "LongPathsEnabled" in fix
+    assert preflight(windows(project_dir="C:\\" + "x" * 150, long_paths=True)) == []
+
+
+def test_windows_visual_cpp_runtime_avx_unc_and_non_ascii_paths():
+    ((_, message, fix),) = preflight(windows(vc_runtime=None))
+    assert "not installed" in message and "Microsoft.VCRedist.2015+.x64" in fix
+    ((_, message, _),) = preflight(windows(vc_runtime=(14, 36)))
+    assert "version 14.36" in message and "14.40" in message
+    ((_, message, _),) = preflight(windows(avx=False))
+    assert "no AVX" in message
+    ((_, message, fix),) = preflight(windows(project_dir=r"\\wsl.localhost\Ubuntu\home\me\bigcats"))
+    assert "network or WSL path" in message and "./setup_env.sh" in fix
+    ((severity, message, _),) = preflight(windows(project_dir=r"C:\Users\Zoë\bigcats"))
+    assert severity == "warning" and "non-ASCII" in message
+
+
+def test_wsl_status_is_not_proof_of_a_distribution(monkeypatch):
+    from bigcats import setup_plan
+
+    class Done:
+        def __init__(self, stdout):
+            self.stdout = stdout
+
+    monkeypatch.setattr(setup_plan.shutil, "which", lambda name: "wsl.exe")
+    monkeypatch.setattr(setup_plan.subprocess, "run", lambda *a, **k: Done("Ubuntu\r\n".encode("utf-16-le")))
+    assert setup_plan._wsl_distributions() == ["Ubuntu"]
+    monkeypatch.setattr(setup_plan.subprocess, "run", lambda *a, **k: Done(b""))
+    assert setup_plan._wsl_distributions() == []
+
+
+def test_the_scripts_check_before_the_install_and_the_batch_file_avoids_cmd_pitfalls():
+    shell = (ROOT / "setup_env.sh").read_text()
+    assert shell.index("--preflight") < shell.index('"${PIP[@]}" install -r requirements.txt')
+    assert "python3.10" not in shell
+    bat = (ROOT / "setup_env.bat").read_bytes().decode()
+    commands = "\n".join(line for line in bat.splitlines() if not line.lower().startswith("rem"))
+    assert "EnableDelayedExpansion" not in commands and "&&" not in commands and "||" not in commands
+    assert bat.index("--preflight") < bat.index("-r requirements.txt")
+    assert bat.index("-m bigcats.setup_plan >") < bat.index("-r requirements.txt")  # the plan before the download
+    assert "pause" in bat and "cmdcmdline" in bat and "import tensorflow" in bat and "ensurepip" in bat
+
+
+def test_setup_env_bat_under_wine_reaches_no_python_and_builds_nothing(tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    wine = shutil.which("wine")
+    if not wine:
+        pytest.skip("wine is not installed (apt-get install wine wine64): setup_env.bat not run")
+    shutil.copy(ROOT / "setup_env.bat", tmp_path)
+    shutil.copytree(ROOT / "bigcats", tmp_path / "bigcats")
+    env = {**os.environ, "WINEDEBUG": "-all", "WINEPREFIX": str(tmp_path / "wineprefix"), "BIGCATS_NO_PAUSE": "1"}
+    done = subprocess.run([wine, "cmd", "/c", "setup_env.bat"], cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    out = done.stdout.decode(errors="replace")
+    assert done.returncode == 1, out
+    assert "No 64-bit Python 3.11-3.13 found" in out and "NEW terminal" in out
+    assert "Press any key" not in out and not (tmp_path / ".venv").exists()
