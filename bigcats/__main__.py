@@ -100,6 +100,7 @@ def cmd_train(args):
         learning_rate=args.learning_rate,
         seed=args.seed,
         overwrite=args.overwrite,
+        **({"restart": True} if args.restart else {}),
     )
     if record is None:
         print("worker finished; the chief (index 0) saved the model")
@@ -120,9 +121,12 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from bigcats.evaluate import evaluate
+    from bigcats.evaluate import default_split, evaluate_model, load_trained_model
 
-    result, _, _ = evaluate(args.model, args.data, split=args.split, mirror=not args.one_look)
+    model, record = load_trained_model(args.model)
+    split, why = (args.split, "as asked") if args.split else default_split(record, args.data)
+    result, _, _ = evaluate_model(model, record, args.data, split, mirror=not args.one_look)
+    print(f"scored the {split} split of {args.data}: {result['n']} photos ({why})", file=sys.stderr)
     text = (
         f"{result['split']} split of {args.data}: n={result['n']} accuracy={result['accuracy']:.3f} "
         f"precision={result['precision']:.3f} recall={result['recall']:.3f} f1={result['f1']:.3f}\n"
@@ -327,6 +331,11 @@ def build_parser():
         action="store_true",
         help="replace an existing model at --model (whole, once training has finished; without it, training refuses)",
     )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start afresh even if an interrupted run of the same training could be resumed",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a saved model on a data folder")
@@ -334,9 +343,10 @@ def build_parser():
     p.add_argument("--data", default=DEFAULT_DATA, metavar="DATA_DIR")
     p.add_argument(
         "--split",
-        default="test",
+        default=None,
         choices=["test", "val", "train", "all"],
-        help="which part of DATA_DIR (default: test, the images training never saw; 'all' for a folder of new photos)",
+        help="which part of DATA_DIR (default: 'test', the photos training never saw, for the folder the model "
+        "was trained on; 'all' for any other folder)",
     )
     p.add_argument("--json", action="store_true")
     _one_look_option(p)

@@ -13,7 +13,7 @@ LEARNING_RATE = 2e-3  # Adam's starting rate; a cosine takes it down to 5% of th
 EPOCHS = 30
 SEED = 42
 MODEL_NAME = "lion_tiger_cnn.keras"
-CHECKPOINT_SECONDS = 60  # training keeps a checkpoint beside the model at most this old
+CHECKPOINT_SECONDS = 60  # training keeps the state to resume from at most this old (beside the model)
 DATA_DIR = "data/raw"  # relative to the project root, where the command line runs
 
 _TRUE = {"1", "true", "yes", "on"}

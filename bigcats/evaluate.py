@@ -11,6 +11,7 @@ from bigcats.clean import TINY_SIDE, _sniff, check_file, find_unusable, pixel_si
 from bigcats.data import (
     IMAGE_EXTENSIONS,
     class_names,
+    count_per_class,
     has_image_extension,
     is_clutter,
     load_image,
@@ -165,8 +166,26 @@ def metrics(y_true, y_pred, class_names):
 
 
 def evaluate(model_path, data_dir, split="test", mirror=True):
-    """Load a saved model and score it: see evaluate_model."""
-    return evaluate_model(*load_trained_model(model_path), data_dir, split, mirror)
+    """Load a saved model and score it: see evaluate_model. split=None: `default_split`."""
+    model, record = load_trained_model(model_path)
+    return evaluate_model(model, record, data_dir, split or default_split(record, data_dir)[0], mirror)
+
+
+def default_split(record, data_dir):
+    """(split, why): the test split where data_dir is the folder the model was trained on (only
+    those photos were never trained on), every photo of any other folder."""
+    trained_on = record.get("data_dir")
+    if trained_on and Path(trained_on).resolve() == Path(data_dir).resolve():
+        return "test", "the folder the model was trained on: only the photos it never saw"
+    sizes = record.get("split_sizes")
+    names = class_names(data_dir)
+    if (
+        sizes
+        and names == record.get("class_names")
+        and sizes == {split: count_per_class(items, names) for split, items in split_images(data_dir).items()}
+    ):  # the same photos elsewhere (a copy, or a record that kept a relative path): the same split
+        return "test", "the photos the model was trained on, moved: only those it never saw"
+    return "all", "not the folder the model was trained on: every photo"
 
 
 def _model_numbers(record, data_dir):

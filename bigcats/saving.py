@@ -7,7 +7,8 @@
 - A model is replaced only whole: written under a temporary name beside the old one, labelled,
   then renamed into place with its record while Ctrl-C waits, so an interruption at any moment
   leaves either the old model and record or the new ones.
-- Checkpoints during training go to a side file, never over the model.
+- The state kept during training, to resume an interrupted run, goes to a side folder
+  (`x.backup/`), never over the model.
 """
 
 import contextlib
@@ -15,6 +16,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import signal
 import threading
 import zipfile
@@ -28,10 +30,11 @@ def history_path(model_path):
     return Path(model_path).with_suffix(".history.json")
 
 
-def checkpoint_path(model_path):
-    """models/x.keras -> models/x.checkpoint.keras: where training keeps its latest state."""
+def backup_dir(model_path):
+    """models/x.keras -> models/x.backup/: where training keeps its latest state (weights,
+    optimiser, epoch, curves) so that an interrupted run resumes; never the model itself."""
     model_path = Path(model_path)
-    return model_path.with_name(f"{model_path.stem}.checkpoint.keras")
+    return model_path.with_name(f"{model_path.stem}.backup")
 
 
 def _partial(path):
@@ -105,8 +108,6 @@ def label_and_record(model_path, record):
     add_labels(model_path, record["class_names"], record["image_size"])
     record = {**record, "model_sha256": file_sha256(model_path)}
     history_path(model_path).write_text(json.dumps(record, indent=2))
-    with contextlib.suppress(FileNotFoundError):
-        checkpoint_path(model_path).unlink()  # ours, and now older than the model
     return record
 
 
@@ -132,6 +133,5 @@ def save_whole(model, model_path, record):
         for leftover in (temporary_model, temporary_record, history_path(temporary_model)):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
-    with contextlib.suppress(FileNotFoundError):
-        checkpoint_path(model_path).unlink()
+    shutil.rmtree(backup_dir(model_path), ignore_errors=True)  # ours, and the model is now whole
     return record

@@ -1,5 +1,6 @@
 """Training: checked data in, a saved `.keras` model and its history (JSON) out."""
 
+import json
 import math
 import os
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 from bigcats import config
 from bigcats.clean import find_unusable
 from bigcats.data import class_names, count_per_class, is_synthetic, make_dataset, split_images
-from bigcats.saving import checkpoint_path, save_whole
+from bigcats.saving import backup_dir, save_whole
 
 # Training settings outside these ranges are mistakes, refused before any work.
 IMAGE_SIZE_RANGE = (32, 1024)  # below 32 px the stem and four poolings leave nothing to look at
@@ -132,21 +133,55 @@ def build_record(data_dir, names, splits, history, seconds, setup, **settings):
     }
 
 
-def save_now_and_then(model_path, every_seconds=60):
-    """A callback that saves a checkpoint beside model_path (`x.checkpoint.keras`, never over the
-    model) at the end of an epoch if the last one is at least `every_seconds` old."""
+def backup_now_and_then(model_path, every_seconds=config.CHECKPOINT_SECONDS):
+    """Keras' BackupAndRestore, keeping its state (weights, optimiser, epoch) in `x.backup/` beside
+    the model, saved at the end of an epoch at most every `every_seconds` (not after every epoch:
+    saving takes a fair part of a short epoch on a CPU), with the curves so far beside it. A run
+    interrupted and started again resumes from the last saved epoch; `.curves` holds all epochs'."""
     import keras
 
-    # not after every epoch: saving takes a fair part of a short epoch on a CPU
-    last_save = [time.perf_counter()]
+    folder = backup_dir(model_path)
 
-    def on_epoch_end(epoch, logs):
-        if time.perf_counter() - last_save[0] >= every_seconds:
-            callback.model.save(checkpoint_path(model_path))
-            last_save[0] = time.perf_counter()
+    class BackupNowAndThen(keras.callbacks.BackupAndRestore):
+        def __init__(self):
+            super().__init__(str(folder), save_freq="epoch", delete_checkpoint=True)
+            self.curves, self.last_save = {}, time.perf_counter()
 
-    callback = keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
-    return callback
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)  # loads the saved state, if any
+            saved = folder / "curves.json"
+            self.curves = json.loads(saved.read_text()) if saved.exists() else {}
+
+        def on_epoch_end(self, epoch, logs=None):
+            for key, value in (logs or {}).items():
+                self.curves.setdefault(key, []).append(float(value))
+            self._current_epoch = epoch + 1
+            if time.perf_counter() - self.last_save >= every_seconds:
+                self._save_model()
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "curves.json").write_text(json.dumps(self.curves))
+                self.last_save = time.perf_counter()
+
+    return BackupNowAndThen()
+
+
+def resume_point(model_path, settings, restart=False):
+    """The epoch an interrupted run of the same training stopped at (0: none, or `restart`).
+    A run saved with other settings is refused: resuming it would train something else."""
+    folder = backup_dir(model_path)
+    if restart:
+        shutil.rmtree(folder, ignore_errors=True)
+    metadata, saved_settings = folder / "training_metadata.json", folder / "settings.json"
+    if not metadata.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        saved_settings.write_text(json.dumps(settings))
+        return 0
+    if saved_settings.exists() and json.loads(saved_settings.read_text()) != settings:
+        raise ValueError(
+            f"An interrupted training with other settings can be resumed from {folder}. Run the same "
+            f"command again to resume it, or add --restart to start afresh."
+        )
+    return int(json.loads(metadata.read_text())["epoch"])
 
 
 def training_record(model, data_dir, names, splits, history, seconds, setup, **settings):
@@ -182,6 +217,7 @@ def train(
     cache=True,
     augmenting=True,
     overwrite=False,
+    restart=False,
 ):
     """Train the CNN (or the model `build(image_size, num_classes=, seed=)` returns) on
     data_dir/<class>/ and save it. Returns (model, record).
@@ -192,7 +228,8 @@ def train(
     validation loss and restores the best weights. cache, augmenting: see data.make_dataset
     (augmenting=False trains on the photos as they are, as the 2022 recipe did). overwrite: an
     existing model is replaced (whole, when training has finished) only if True.
-    Ctrl-C stops training and leaves any model already at model_path as it was."""
+    Ctrl-C stops training and leaves any model already at model_path as it was; the same call
+    again resumes from the last saved epoch (restart=True starts afresh)."""
     import keras
     import tensorflow as tf
 
@@ -202,6 +239,12 @@ def train(
     check_settings(epochs, image_size, batch_size, learning_rate)
     model_path = check_model_path(model_path, overwrite)
     names, splits = checked_splits(data_dir, check_images)
+    same_run = dict(data_dir=str(Path(data_dir).resolve()), epochs=epochs, image_size=image_size,
+                    batch_size=batch_size, learning_rate=learning_rate, seed=seed, schedule=schedule, patience=patience)  # fmt: skip
+    resumed_at = resume_point(model_path, same_run, restart)
+    if resumed_at:
+        print(f"Resuming the interrupted training of {model_path} after epoch {resumed_at} of {epochs} "
+              f"(add --restart to start afresh)", flush=True)  # fmt: skip
     keras.utils.set_random_seed(seed)
     setup = training_setup(devices)
     global_batch = batch_size * setup.replicas  # each replica still sees `batch_size` images
@@ -219,8 +262,8 @@ def train(
             decay_steps=steps if schedule == "cosine" else None,
         )
 
-    every = config.env_param("BIGCATS_CHECKPOINT_SECONDS", config.CHECKPOINT_SECONDS)
-    callbacks = [save_now_and_then(model_path, every_seconds=every)]
+    backup = backup_now_and_then(model_path, config.env_param("BIGCATS_CHECKPOINT_SECONDS", config.CHECKPOINT_SECONDS))
+    callbacks = [backup]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
     model_path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,7 +271,7 @@ def train(
     try:
         # shuffle=False: the tf.data pipeline already reshuffles every epoch (Keras would only
         # warn that it ignores its own shuffle for a dataset).
-        history = model.fit(
+        model.fit(
             train_ds,
             validation_data=val_ds,
             epochs=epochs,
@@ -237,8 +280,10 @@ def train(
             verbose=verbose,
         )
     except KeyboardInterrupt:
-        checkpoint = checkpoint_path(model_path)
-        left = f"; the latest checkpoint is {checkpoint}" if checkpoint.exists() else ""
+        saved = backup_dir(model_path) / "training_metadata.json"
+        left = ", and nothing was saved to resume from yet"
+        if saved.exists():
+            left = f"; the same command again resumes after epoch {json.loads(saved.read_text())['epoch']}"
         raise KeyboardInterrupt(f"training stopped: {model_path} is as it was{left}") from None
     except tf.errors.InvalidArgumentError as error:
         if not any(word in error.message for word in ("image", "JPEG", "PNG", "decode", "Decode")):
@@ -251,6 +296,6 @@ def train(
     settings = dict(image_size=image_size, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     settings.update(epochs_requested=epochs, schedule=schedule, architecture=model.name)
     record = save_whole(
-        model, model_path, training_record(model, data_dir, names, splits, history, seconds, setup, **settings)
+        model, model_path, training_record(model, data_dir, names, splits, backup.curves, seconds, setup, **settings)
     )
     return model, record

@@ -270,21 +270,15 @@ def test_training_steps_are_timed_on_any_keras_backend_without_tensorflow_calls(
 
 
 @pytest.mark.parametrize("every_s, saves", [(0, 3), (3600, 0)])
-def test_training_saves_the_latest_model_now_and_then(tmp_path, every_s, saves):
-    from bigcats.train import save_now_and_then
+def test_training_keeps_its_state_to_resume_from_now_and_then(tmp_path, every_s, saves):
+    from bigcats.train import backup_now_and_then
 
-    class Model:
-        saved = 0
-
-        def save(self, path):
-            self.saved += 1
-
-    model = Model()
-    save = save_now_and_then(tmp_path / "m.keras", every_seconds=every_s)
-    save.set_model(model)
+    backup = backup_now_and_then(tmp_path / "m.keras", every_seconds=every_s)
+    written = []
+    backup._save_model = lambda: written.append(backup._current_epoch)
     for epoch in range(3):
-        save.on_epoch_end(epoch, {})
-    assert model.saved == saves
+        backup.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1)})
+    assert written == list(range(1, saves + 1)) and backup.curves["loss"] == [1.0, 0.5, 1.0 / 3]
 
 
 def test_recipe_training_reports_progress_on_stderr_so_json_output_stays_clean(tiny_data, tmp_path, capsys):

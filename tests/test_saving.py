@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bigcats.saving import checkpoint_path, ctrl_c_waits, history_path, read_labels, save_whole
+from bigcats.saving import backup_dir, ctrl_c_waits, history_path, read_labels, save_whole
 from conftest import ROOT
 
 
@@ -62,22 +62,24 @@ def test_ctrl_c_during_a_retrain_leaves_the_old_model_answering_with_its_own_nam
     before = model.read_bytes(), history_path(model).read_bytes()
     command = [sys.executable, "-m", "bigcats", "train", "--data", lions_tigers, "--model", model, "--overwrite"]
     command += ["--epochs", 200, "--image-size", 48, "--batch-size", 8]
-    env = {**os.environ, "BIGCATS_CHECKPOINT_SECONDS": "0"}  # a checkpoint after every epoch
+    env = {**os.environ, "BIGCATS_CHECKPOINT_SECONDS": "0"}  # the state to resume from, after every epoch
     run = subprocess.Popen(
         list(map(str, command)), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 300
-    while not checkpoint_path(model).exists() and time.monotonic() < deadline and run.poll() is None:
+    saved = backup_dir(model) / "training_metadata.json"
+    while not saved.exists() and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.2)
-    assert checkpoint_path(model).exists(), "training wrote no checkpoint"
+    assert saved.exists(), "training saved nothing to resume from"
     time.sleep(0.5)
-    run.send_signal(signal.SIGINT)  # Ctrl-C, mid-training, with a checkpoint already written
+    run.send_signal(signal.SIGINT)  # Ctrl-C, mid-training, with the state to resume from already saved
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 130, stderr[-2000:]
     assert "interrupted: training stopped" in stderr and "is as it was" in stderr and "Traceback" not in stderr
     assert (model.read_bytes(), history_path(model).read_bytes()) == before  # old model, old record
     assert answers(model, lions_tigers / "lion") <= {"cheetah", "leopard"}  # and its own names
     assert not list(model.parent.glob(".*partial*")), "no half-written files left"
+    shutil.rmtree(backup_dir(model))  # the other tests start afresh
 
 
 @pytest.mark.slow
@@ -163,3 +165,48 @@ def test_ctrl_c_waits_until_the_model_and_its_record_are_both_in_place():
         time.sleep(0.1)
         happened.append("both renamed")
     assert happened == ["both renamed"]
+
+
+@pytest.mark.slow
+def test_an_interrupted_training_resumes_where_it_stopped_and_ends_with_every_epoch(cats, tmp_path):
+    _, lions_tigers, _ = cats
+    model = tmp_path / "resumed.keras"
+    args = ["train", "--data", lions_tigers, "--model", model, "--epochs", 6, "--image-size", 32, "--batch-size", 8]
+    env = {**os.environ, "BIGCATS_CHECKPOINT_SECONDS": "0"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bigcats", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    saved = backup_dir(model) / "training_metadata.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and run.poll() is None:
+        if saved.exists() and json.loads(saved.read_text() or "{}").get("epoch", 0) >= 2:
+            break
+        time.sleep(0.1)
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130 and "resumes after epoch" in stderr and not model.exists(), stderr[-2000:]
+    stopped_at = json.loads(saved.read_text())["epoch"]
+    done = bigcats(*args, env={"BIGCATS_CHECKPOINT_SECONDS": "0"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"Resuming the interrupted training of {model} after epoch {stopped_at} of 6" in done.stdout
+    record = json.loads(history_path(model).read_text())
+    assert record["epochs_run"] == 6 and len(record["history"]["val_loss"]) == 6  # the same epochs in all
+    assert not backup_dir(model).exists()
+
+
+@pytest.mark.slow
+def test_restart_starts_afresh_and_other_settings_are_not_resumed(cats, tmp_path):
+    from bigcats.train import resume_point
+
+    model = tmp_path / "m.keras"
+    assert resume_point(model, {"epochs": 6}) == 0  # a new run records its settings
+    (backup_dir(model) / "training_metadata.json").write_text('{"epoch": 3}')
+    assert resume_point(model, {"epochs": 6}) == 3
+    with pytest.raises(ValueError, match="other settings"):
+        resume_point(model, {"epochs": 9})
+    assert resume_point(model, {"epochs": 9}, restart=True) == 0
