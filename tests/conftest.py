@@ -13,6 +13,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV_DATA = ROOT.parent / "shared" / "data" / "lions-tigers-dev"
 
 
+def like_a_terminal():
+    """For a child process that a test interrupts with SIGINT: Ctrl-C's default action, as in a
+    terminal (a shell that starts a job in the background makes its children ignore SIGINT)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def jpeg_bytes(array, mode=None, quality=90):
     from PIL import Image
 

@@ -14,7 +14,7 @@ import pytest
 from bigcats import clean
 from bigcats.clean import REASONS_FILE, clean_folder
 from bigcats.data import class_names, list_images
-from conftest import ROOT, jpeg_bytes, random_rgb
+from conftest import ROOT, jpeg_bytes, like_a_terminal, random_rgb
 
 
 def photos(root, per_class=3, bad_per_class=0):
@@ -107,7 +107,9 @@ def test_ctrl_c_mid_clean_leaves_a_record_that_matches_the_moves(tmp_path):
         "from bigcats.__main__ import main\n"
         f"sys.exit(main(['clean', {str(data)!r}, '--quarantine', {str(quarantine)!r}, '--report', {str(report)!r}]))\n"
     )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, preexec_fn=like_a_terminal
+    )
     assert done.returncode == 130, done.stderr
     assert "clean stopped: 3 of 8 file(s) moved" in done.stderr and "Traceback" not in done.stderr
     moved = in_quarantine(quarantine)

@@ -236,3 +236,20 @@ def test_recipe_table_shows_every_round_when_there_are_several():
     )
     single = "\n".join(_recipe_lines({**comparison, "rounds": 1}))
     assert "each round" not in single
+
+
+@pytest.mark.slow
+def test_evaluate_scores_every_photo_of_a_new_folder_and_only_the_test_split_of_its_own(trained, tmp_path):
+    from bigcats.synthetic import make_synthetic_dataset
+
+    _, data, model = trained
+    done = bigcats("evaluate", "--model", model, "--data", data, "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    own = json.loads(done.stdout)
+    assert own["split"] == "test" and f"scored the test split of {data}: {own['n']} photos" in done.stderr
+    new = make_synthetic_dataset(tmp_path / "new", per_class=10)  # other photos, never trained on
+    done = bigcats("evaluate", "--model", model, "--data", new, "--json")
+    result = json.loads(done.stdout)
+    assert result["split"] == "all" and result["n"] == 20 and "every photo" in done.stderr
+    done = bigcats("evaluate", "--model", model, "--data", new, "--split", "test", "--json")
+    assert json.loads(done.stdout)["split"] == "test" and "as asked" in done.stderr

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from bigcats.saving import backup_dir, ctrl_c_waits, history_path, read_labels, save_whole
-from conftest import ROOT
+from conftest import ROOT, like_a_terminal
 
 
 def bigcats(*args, env=None):
@@ -64,7 +64,13 @@ def test_ctrl_c_during_a_retrain_leaves_the_old_model_answering_with_its_own_nam
     command += ["--epochs", 200, "--image-size", 48, "--batch-size", 8]
     env = {**os.environ, "BIGCATS_CHECKPOINT_SECONDS": "0"}  # the state to resume from, after every epoch
     run = subprocess.Popen(
-        list(map(str, command)), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        list(map(str, command)),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=like_a_terminal,
     )
     deadline = time.monotonic() + 300
     saved = backup_dir(model) / "training_metadata.json"
@@ -177,6 +183,7 @@ def test_an_interrupted_training_resumes_where_it_stopped_and_ends_with_every_ep
         [sys.executable, "-m", "bigcats", *map(str, args)],
         cwd=ROOT,
         env=env,
+        preexec_fn=like_a_terminal,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
