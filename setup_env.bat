@@ -95,8 +95,17 @@ echo ==^> Installing the bigcats package (editable)
 "%PYEXE%" -m pip install --disable-pip-version-check --no-deps -e .
 if errorlevel 1 goto :step_failed
 echo ==^> Registering the Jupyter kernel "Python (bigcats)"
-"%PYEXE%" -m ipykernel install --user --name bigcats --display-name "Python (bigcats)"
+rem --sys-prefix: the kernel belongs to this environment; another copy's setup cannot re-point it
+"%PYEXE%" -m ipykernel install --sys-prefix --name bigcats --display-name "Python (bigcats)"
 if errorlevel 1 goto :step_failed
+"%PYEXE%" -m bigcats.setup_plan --lab-settings
+if errorlevel 1 goto :step_failed
+git rev-parse --git-dir >nul 2>&1
+if errorlevel 1 goto :import_check
+echo ==^> Keeping notebook outputs out of git (nbstripout as this clone's git filter)
+"%VENV%\Scripts\nbstripout" --install
+git config filter.nbstripout.extrakeys "metadata.language_info.version"
+:import_check
 echo ==^> Importing TensorFlow once (the step that fails if a DLL, the C++ runtime or AVX is missing)
 "%PYEXE%" -c "import tensorflow as tf; print('TensorFlow', tf.__version__, 'imports')"
 if errorlevel 1 goto :no_import

@@ -80,8 +80,21 @@ fi
 say "Installing the bigcats package (editable: your changes to bigcats/ take effect at once)"
 "${PIP[@]}" install --no-deps -e .
 
-say "Registering the Jupyter kernel 'Python (bigcats)'"
-"$VENV/bin/python" -m ipykernel install --user --name bigcats --display-name "Python (bigcats)"
+say "Registering the Jupyter kernel 'Python (bigcats)' inside $VENV"
+# --sys-prefix: the kernel belongs to this environment, so another checkout's setup cannot re-point
+# it; JupyterLab started from this environment ($VENV/bin/jupyter lab) finds it first.
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name bigcats --display-name "Python (bigcats)"
+"$VENV/bin/python" -m bigcats.setup_plan --lab-settings
+if "$VENV/bin/jupyter" kernelspec list 2>/dev/null | grep -q "^ *bigcats .*\.local/share/jupyter"; then
+  echo "note: an older user-wide 'bigcats' kernel exists (from an earlier setup, maybe of another copy)." >&2
+  echo "      JupyterLab started from $VENV uses this environment's own; remove the old one with:" >&2
+  echo "      jupyter kernelspec remove bigcats   (run with the Jupyter outside $VENV)" >&2
+fi
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  say "Keeping notebook outputs out of git (nbstripout as this clone's git filter)"
+  "$VENV/bin/nbstripout" --install
+  git config filter.nbstripout.extrakeys "metadata.language_info.version"
+fi
 
 say "Done. Next:"
 echo "    $VENV/bin/python -m bigcats doctor      # what TensorFlow sees, with fixes"

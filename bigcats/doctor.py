@@ -250,6 +250,22 @@ def why_no_gpu(facts):
     return _no_gpu_findings(facts)[0]["message"]
 
 
+def kernel_finding(notebook_dir, prefix=None):
+    """An error finding if this Python is not the environment of the checkout the notebook lives
+    in (`notebook_dir/../.venv`), e.g. a kernel another copy's setup registered; else None."""
+    expected = Path(notebook_dir).resolve().parent / ".venv"
+    actual = Path(prefix or sys.prefix).resolve()
+    if not expected.is_dir() or actual == expected.resolve():
+        return None
+    return _finding(
+        "error",
+        f"This kernel runs the Python of {actual}, not this checkout's environment ({expected}): its packages, "
+        f"and the bigcats it imports, may be another copy's.",
+        "Run ./setup_env.sh (setup_env.bat on Windows) in this checkout, start JupyterLab from it "
+        "(.venv/bin/jupyter lab notebooks/) and pick 'Python (bigcats)' under Kernel > Change Kernel...",
+    )
+
+
 def diagnose(facts):
     """Findings [{severity, message, fix}], errors first."""
     found = _environment_findings(facts)

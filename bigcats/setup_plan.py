@@ -250,6 +250,25 @@ def _windows_preflight(python):
     return found
 
 
+# JupyterLab's question "get notified about official Jupyter news?" covers the first notebook
+# on a first start; the project's environment answers it once, for every learner.
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+
+
+def write_lab_settings(prefix=sys.prefix):
+    """Merge the project's JupyterLab settings into PREFIX/share/jupyter/lab/settings/overrides.json
+    (the environment's own, not the user's). Returns the file."""
+    import json
+
+    path = Path(prefix, "share", "jupyter", "lab", "settings", "overrides.json")
+    settings = json.loads(path.read_text()) if path.exists() else {}
+    for plugin, values in LAB_OVERRIDES.items():
+        settings.setdefault(plugin, {}).update(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2))
+    return path
+
+
 def _runs(command):
     exe = shutil.which(command[0])
     if not exe:
@@ -357,7 +376,11 @@ def main(argv=None):
     parser.add_argument(
         "--preflight", action="store_true", help="only: what would break the install here (exit 1 on an error)"
     )
+    parser.add_argument("--lab-settings", action="store_true", help="only: write the environment's JupyterLab settings")
     args = parser.parse_args(argv)
+    if args.lab_settings:
+        print(f"JupyterLab settings: {write_lab_settings()}", file=sys.stderr)
+        return 0
     if args.check_python or args.preflight:
         python = this_interpreter(REQUIREMENTS.parent)
         found = preflight(python) if args.preflight else [("error", *problem) for problem in python_problems(python)]

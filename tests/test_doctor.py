@@ -124,3 +124,48 @@ def test_unsupported_python_and_missing_tensorflow_are_errors_first():
 def test_driver_version_is_read_from_nvidia_smi():
     assert driver_version("| NVIDIA-SMI 550.54.14   Driver Version: 550.54.14   CUDA Version: 12.4 |") == "550.54.14"
     assert driver_version(None) is None
+
+
+def test_a_kernel_from_another_checkout_is_a_blocking_finding(tmp_path):
+    from bigcats.doctor import kernel_finding
+
+    for name in ("mine", "other"):
+        (tmp_path / name / "notebooks").mkdir(parents=True)
+        (tmp_path / name / ".venv").mkdir()
+    assert kernel_finding(tmp_path / "mine" / "notebooks", prefix=tmp_path / "mine" / ".venv") is None
+    finding = kernel_finding(tmp_path / "mine" / "notebooks", prefix=tmp_path / "other" / ".venv")
+    assert finding["severity"] == "error" and str(tmp_path / "other" / ".venv") in finding["message"]
+    assert "Change Kernel" in finding["fix"]
+    assert kernel_finding(tmp_path / "none" / "notebooks", prefix=tmp_path / "other" / ".venv") is None
+
+
+def test_the_first_cell_of_a_notebook_in_the_wrong_kernel_says_what_to_do(tmp_path):
+    import subprocess
+    import sys
+
+    import nbformat
+
+    from conftest import ROOT
+
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        # -I -S: a Python without this environment's packages, as a wrong kernel is
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", first.source], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert done.returncode == 1 and "Pick the kernel 'Python (bigcats)'" in done.stderr, (path.name, done.stderr)
+        assert "This kernel runs" in done.stderr and "setup_env.sh" in done.stderr
+
+
+def test_the_environment_answers_jupyterlabs_news_question(tmp_path):
+    import json
+
+    from bigcats.setup_plan import write_lab_settings
+
+    path = tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    assert write_lab_settings(tmp_path) == path
+    settings = json.loads(path.read_text())
+    assert settings["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    assert settings["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}  # a learner's own kept
