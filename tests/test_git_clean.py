@@ -45,7 +45,7 @@ def test_a_notebook_run_and_saved_leaves_the_clone_clean(tmp_path, nbstripout):
     # the two lines setup_env.sh runs in a git checkout
     subprocess.run([nbstripout, "--install"], cwd=checkout, check=True)
     git("config", "filter.nbstripout.extrakeys", "metadata.language_info.version", cwd=checkout)
-    assert "nbstripout --install" in (ROOT / "setup_env.sh").read_text()
+    assert 'nbstripout" --install' in (ROOT / "setup_env.sh").read_text()
     for path in sorted((checkout / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         save_as_jupyterlab_would(path)
     assert git("status", "--porcelain", cwd=checkout) == ""
