@@ -257,7 +257,8 @@ LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "f
 
 def write_lab_settings(prefix=sys.prefix):
     """Merge the project's JupyterLab settings into PREFIX/share/jupyter/lab/settings/overrides.json
-    (the environment's own, not the user's). Returns the file."""
+    (the environment's own, not the user's), and have its Jupyter Server save the tutorial's
+    notebooks as committed (bigcats/jupyter_hooks.py). Returns the settings file."""
     import json
 
     path = Path(prefix, "share", "jupyter", "lab", "settings", "overrides.json")
@@ -266,6 +267,11 @@ def write_lab_settings(prefix=sys.prefix):
         settings.setdefault(plugin, {}).update(values)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=2))
+    server = Path(prefix, "etc", "jupyter", "jupyter_server_config.d", "bigcats.json")
+    server.parent.mkdir(parents=True, exist_ok=True)
+    server.write_text(
+        json.dumps({"ContentsManager": {"pre_save_hook": "bigcats.jupyter_hooks.strip_tutorial_outputs"}})
+    )
     return path
 
 
