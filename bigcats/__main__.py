@@ -32,11 +32,26 @@ def _emit(args, obj, text=None):
 
 
 def cmd_doctor(args):
-    from bigcats.devices import enable_memory_growth
     from bigcats.doctor import format_report, gather_facts, report
 
-    rep = report(gather_facts(enable_memory_growth()))
+    if args.explain:
+        return _explain(args)
+    # TensorFlow runs only in the doctor's child processes: an import that crashes is a finding here
+    rep = report(gather_facts())
     _emit(args, rep, format_report(rep))
+    return 0
+
+
+def _explain(args):
+    from bigcats.startup_log import has_nvidia_device
+    from bigcats.tf_errors import explain
+
+    text = sys.stdin.read() if args.explain == "-" else Path(args.explain).read_text(errors="replace")
+    findings = explain(text, gpu_present=has_nvidia_device())
+    lines = [f"[{f['severity'].upper()}] {f['message']}\n    fix: {f['fix']}" for f in findings]
+    if not findings:
+        lines = ["Nothing in it matches a known TensorFlow problem. `python -m bigcats doctor` checks this machine."]
+    _emit(args, {"findings": findings}, "\n".join(lines))
     return 0
 
 
@@ -261,6 +276,11 @@ def build_parser():
 
     p = sub.add_parser("doctor", help="report Python, TensorFlow and GPU status, with fixes")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--explain",
+        metavar="FILE",
+        help="explain an error or log you got (a file, or - for standard input): its cause and the fix",
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("clean", help="check every image; move unusable ones to a quarantine folder")

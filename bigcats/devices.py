@@ -49,10 +49,16 @@ def gpu_details():
     return details
 
 
-def choose_precision(gpus):
-    """('mixed_float16' or 'float32', why) for a list of gpu_details() entries."""
+def choose_precision(gpus, build=None):
+    """('mixed_float16' or 'float32', why) for a list of gpu_details() entries; `build` is
+    tf.sysconfig.get_build_info(), whose list of compute capabilities rules out cards it cannot run."""
+    from bigcats.doctor import gpu_supported
+
     if not gpus:
         return "float32", "no GPU: mixed precision only slows a CPU down"
+    unsupported = [g["device_name"] for g in gpus if not gpu_supported(g.get("compute_capability"), build or {})]
+    if unsupported:
+        return "float32", f"this TensorFlow has no GPU code for {', '.join(unsupported)} (`doctor` says what to do)"
     capabilities = [tuple(g["compute_capability"]) for g in gpus if g.get("compute_capability")]
     if len(capabilities) == len(gpus) and min(capabilities) >= MIXED_PRECISION_MIN_CC:
         return "mixed_float16", "every GPU has compute capability >= 7.0 (tensor cores): float16 maths, float32 weights"
@@ -104,7 +110,7 @@ def training_setup(devices=None, mixed_precision="auto"):
     device = ", ".join(devices) if devices else "CPU"
     if not gpus:
         reasons.append("no GPU visible to TensorFlow: training runs on the CPU (see notebook 02 for why)")
-    precision, why = choose_precision(gpus)
+    precision, why = choose_precision(gpus, tf.sysconfig.get_build_info() if gpus else None)
     if mixed_precision is not True and mixed_precision is not False:
         reasons.append(why)
     else:

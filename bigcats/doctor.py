@@ -2,19 +2,66 @@
 
 `diagnose` is a pure function of a facts dict, so every situation a learner can hit (native
 Windows, WSL2 without passthrough, a CPU-only build, an old driver...) is tested by feeding in
-recorded facts rather than by owning that machine.
+recorded facts rather than by owning that machine. TensorFlow itself is only ever imported in a
+child process (`probe_tensorflow`, `gpu_smoke_test`): an import that crashes, or a GPU that is
+listed but fails its first real work, becomes a finding, not a dead doctor.
 """
 
 import importlib.metadata
+import json
 import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from bigcats.setup_plan import LEGACY_WINDOWS_GPU, SUPPORTED_PYTHON
+from bigcats.tf_errors import explain
+
+NVIDIA_WHEELS = ("nvidia-cuda-runtime-cu12", "nvidia-cudnn-cu12", "nvidia-cuda-nvcc-cu12", "nvidia-cublas-cu12")
+
+# TensorFlow's facts, read in a child process: a crash there is reported, not suffered.
+PROBE = """
+import json
+import tensorflow as tf
+from bigcats.devices import gpu_details
+build = {key: value if isinstance(value, (str, int, float, bool, list)) else str(value)
+         for key, value in tf.sysconfig.get_build_info().items()}
+print(json.dumps({"version": tf.__version__, "build": build, "gpus": gpu_details()}))
+"""
+
+# One convolution, one matrix product and one XLA-compiled training step on each GPU, checked
+# against the CPU: a GPU is working only when real work on it gives the CPU's answers.
+SMOKE_TEST = """
+import json
+import numpy as np
+import tensorflow as tf
+import keras
+rng = np.random.default_rng(0)
+x, k = rng.standard_normal((4, 16, 16, 3), "float32"), rng.standard_normal((3, 3, 3, 8), "float32")
+a = rng.standard_normal((64, 64), "float32")
+with tf.device("/CPU:0"):
+    conv_cpu, product_cpu = tf.nn.conv2d(x, k, 1, "SAME").numpy(), tf.matmul(a, a).numpy()
+results = []
+for gpu in tf.config.list_logical_devices("GPU"):
+    entry = {"device": gpu.name}
+    try:
+        with tf.device(gpu.name):
+            conv, product = tf.nn.conv2d(x, k, 1, "SAME").numpy(), tf.matmul(a, a).numpy()
+            model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
+                                      keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+            model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+            loss = float(model.train_on_batch(x, np.array([0, 1, 0, 1])))
+        same = np.allclose(conv, conv_cpu, atol=1e-2) and np.allclose(product, product_cpu, rtol=1e-2, atol=0.1)
+        entry.update(ok=bool(same and np.isfinite(loss)), error="" if same else "results differ from the CPU's")
+    except Exception as error:
+        entry.update(ok=False, error=f"{type(error).__name__}: {error}"[-4000:])
+    results.append(entry)
+print(json.dumps(results))
+"""
 
 CUDA12_MIN_DRIVER = {"Linux": (525, 60), "Windows": (527, 41)}  # NVIDIA's CUDA 12.x table
 DROPPED_BELOW_CC = (6, 0)  # TF 2.17+ wheels have no kernels for Maxwell (5.x)
@@ -62,8 +109,66 @@ def is_wsl():
     return "microsoft" in release or "wsl" in release
 
 
-def gather_facts(memory_growth_problems=()):
-    """Everything diagnose() needs, read off this machine. Imports TensorFlow."""
+def _child(code, timeout):
+    """(returncode, stdout, stderr) of `code` run by this Python in a fresh process."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=project_root() or None
+        )
+    except subprocess.TimeoutExpired as expired:
+        return None, "", f"did not finish in {timeout} s (it hung). {expired.stderr or ''}"
+    return done.returncode, done.stdout, done.stderr
+
+
+def _how_it_ended(returncode):
+    if returncode is None:
+        return "hung"
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+def probe_tensorflow(timeout=180):
+    """TensorFlow's version, build info and GPUs, read by `import tensorflow` in a child process:
+    {ok: True, version, build, gpus}, or {ok: False, error, output} when that import fails."""
+    returncode, out, err = _child(PROBE, timeout)
+    if returncode == 0:
+        try:
+            return {"ok": True, **json.loads(out.strip().splitlines()[-1])}
+        except (ValueError, IndexError):
+            pass
+    last = next((line for line in reversed(err.splitlines()) if line.strip()), "no message")
+    return {"ok": False, "error": f"`import tensorflow` {_how_it_ended(returncode)}: {last}", "output": err[-6000:]}
+
+
+def gpu_smoke_test(gpus, timeout=300):
+    """Real work on every visible GPU, checked against the CPU, in a child process with a time
+    limit: {status: passed|failed|skipped, reason or gpus, findings}."""
+    if not gpus:
+        return {"status": "skipped", "reason": "no GPU is visible to TensorFlow, so there is nothing to run it on"}
+    returncode, out, err = _child(SMOKE_TEST, timeout)
+    try:
+        results = json.loads(out.strip().splitlines()[-1]) if returncode == 0 else None
+    except (ValueError, IndexError):
+        results = None
+    if results is None:
+        return {
+            "status": "failed",
+            "error": f"the smoke test {_how_it_ended(returncode)}",
+            "findings": explain(err),
+            "output": err[-6000:],
+        }
+    failed = [r for r in results if not r["ok"]]
+    text = "\n".join(r["error"] for r in failed) + "\n" + err
+    return {"status": "failed" if failed else "passed", "gpus": results, "findings": explain(text) if failed else []}
+
+
+def gather_facts(memory_growth_problems=(), smoke_test=True):
+    """Everything diagnose() needs, read off this machine. TensorFlow is imported only in child
+    processes; smoke_test=False leaves out the GPU smoke test (it takes a few seconds a GPU)."""
     facts = {
         "python": platform.python_version(),
         "executable": sys.executable,
@@ -85,18 +190,35 @@ def gather_facts(memory_growth_problems=()):
         "nvidia_smi": nvidia_smi(),
         "memory_growth_problems": list(memory_growth_problems),
         "keras_backend": os.environ.get("KERAS_BACKEND"),
+        "nvidia_wheels": {name: _version(name) for name in NVIDIA_WHEELS if _version(name)},
+        "ptxas": shutil.which("ptxas"),
+        "ld_library_path": os.environ.get("LD_LIBRARY_PATH"),
+        "conda_prefix": os.environ.get("CONDA_PREFIX"),
+        "linux_libcuda_in_wsl": _linux_libcuda_in_wsl() if is_wsl() else [],
     }
     root = project_root()
     facts["project_env"] = str(root / ".venv") if root and (root / ".venv").is_dir() else None
     facts["nvidia_driver"] = driver_version(facts["nvidia_smi"])
     if facts["tensorflow"]:
-        import tensorflow as tf
-
-        from bigcats.devices import gpu_details
-
-        facts["build"] = {k: v for k, v in tf.sysconfig.get_build_info().items()}
-        facts["gpus"] = gpu_details()
+        probe = probe_tensorflow()
+        facts["tensorflow_probe"] = {key: probe[key] for key in ("ok", "error", "output") if key in probe}
+        facts["build"], facts["gpus"] = probe.get("build", {}), probe.get("gpus", [])
+        if smoke_test:
+            facts["smoke_test"] = gpu_smoke_test(facts["gpus"])
     return facts
+
+
+def _linux_libcuda_in_wsl():
+    """libcuda files inside WSL other than Windows' own (/usr/lib/wsl/lib): a Linux driver installed
+    inside WSL shadows the one Windows passes through."""
+    folders = [
+        *filter(None, os.environ.get("LD_LIBRARY_PATH", "").split(":")),
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib64",
+    ]
+    return sorted(
+        {str(p) for folder in folders if "/usr/lib/wsl" not in folder for p in Path(folder).glob("libcuda.so*")}
+    )
 
 
 def _finding(severity, message, fix=""):
@@ -266,11 +388,93 @@ def kernel_finding(notebook_dir, prefix=None):
     )
 
 
+def _probe_findings(facts):
+    probe = facts.get("tensorflow_probe") or {"ok": True}
+    if probe["ok"]:
+        return []
+    explained = explain(probe.get("output", "") + "\n" + probe["error"])
+    fix = (
+        "The findings below say why, where they can."
+        if explained
+        else (
+            "Move .venv aside (mv .venv .venv.broken) and run ./setup_env.sh again; if it still fails, paste the "
+            "output into `python -m bigcats doctor --explain -`."
+        )
+    )
+    return [_finding("error", f"TensorFlow is installed but cannot be imported: {probe['error']}", fix), *explained]
+
+
+def _smoke_findings(facts):
+    smoke = facts.get("smoke_test")
+    if not smoke or smoke["status"] == "skipped":
+        return []
+    if smoke["status"] == "passed":
+        return [_finding("info", f"GPU smoke test passed on {len(smoke['gpus'])} GPU(s): a convolution, a matrix "
+                                 "product and an XLA-compiled training step gave the CPU's answers.")]  # fmt: skip
+    errors = "; ".join(f"{r['device']}: {r['error'][:300]}" for r in smoke.get("gpus", []) if not r["ok"])
+    message = f"TensorFlow lists the GPU, but real work on it failed ({errors or smoke.get('error', '')})."
+    return [_finding("error", message, "The findings below say why, where they can."), *smoke.get("findings", [])]
+
+
+def _kernels_in_build(build):
+    """The compute capabilities the build has GPU code for: ([(6, 0), ...], portable PTX [(9, 0)])."""
+    listed = build.get("cuda_compute_capabilities") or []
+    binaries = [(int(c[3:-1]), int(c[-1])) for c in listed if c.startswith("sm_")]
+    portable = [(int(c[8:-1]), int(c[-1])) for c in listed if c.startswith("compute_")]
+    return binaries, portable
+
+
+def gpu_supported(compute_capability, build):
+    """Does this TensorFlow build run on a GPU of this compute capability? True without a list."""
+    binaries, portable = _kernels_in_build(build)
+    if not (binaries or portable) or not compute_capability:
+        return True
+    cc = tuple(compute_capability)
+    same_major_binary = any(major == cc[0] and minor <= cc[1] for major, minor in binaries)
+    return same_major_binary or any(major == cc[0] and minor <= cc[1] for major, minor in portable)
+
+
+def _cuda_library_findings(facts):
+    found = []
+    wheels = facts.get("nvidia_wheels") or {}
+    build = facts.get("build") or {}
+    if wheels:
+        have = ", ".join(f"{name.removeprefix('nvidia-').removesuffix('-cu12')} {v}" for name, v in wheels.items())
+        built = f"CUDA {build.get('cuda_version', '?')}, cuDNN {build.get('cudnn_version', '?')}"
+        found.append(_finding("info", f"pip's CUDA libraries: {have} (this TensorFlow was built with {built})."))
+    path = facts.get("ld_library_path") or ""
+    if wheels and re.search(r"cuda|cudnn|nvidia", path, re.I):
+        found.append(_finding("warning", f"LD_LIBRARY_PATH ({path}) names CUDA folders: their libraries load before "
+                              "the pip ones and can be the wrong version.", "`unset LD_LIBRARY_PATH` (or remove "
+                              "the CUDA folders from it) in the shell that starts Python or JupyterLab."))  # fmt: skip
+    if facts.get("conda_prefix"):
+        found.append(_finding("warning", f"A conda environment is active ({facts['conda_prefix']}): its CUDA or cuDNN "
+                              "can shadow the pip ones.", "`conda deactivate` before using .venv."))  # fmt: skip
+    ptxas = facts.get("ptxas")
+    if ptxas and "site-packages" not in ptxas:
+        found.append(_finding("info", f"XLA will use the ptxas found first on PATH ({ptxas}), not the pip one; an "
+                              "old one fails with 'Unsupported .version'.", "If XLA fails, take that CUDA's bin "
+                              "folder off PATH."))  # fmt: skip
+    if facts.get("linux_libcuda_in_wsl"):
+        found.append(_finding("error", f"A Linux NVIDIA driver is installed inside WSL ({', '.join(facts['linux_libcuda_in_wsl'])}): "
+                              "it shadows the driver Windows passes through.", "Remove the Linux driver inside WSL "
+                              "(`sudo apt remove --purge 'nvidia-*'`, keep none) and keep only the Windows one."))  # fmt: skip
+    for gpu in facts.get("gpus", []):
+        cc = gpu.get("compute_capability")
+        if cc and not gpu_supported(cc, build):
+            found.append(_finding("error", f"{gpu['device_name']} (compute capability {cc[0]}.{cc[1]}): this TensorFlow "
+                                  f"has GPU code for {', '.join(build.get('cuda_compute_capabilities', []))} only, "
+                                  "so its first kernel would fail.", "Train on the CPU (./setup_env.sh --cpu), use NVIDIA's "
+                                  "TensorFlow container, or JAX or PyTorch for this card."))  # fmt: skip
+    return found
+
+
 def diagnose(facts):
     """Findings [{severity, message, fix}], errors first."""
-    found = _environment_findings(facts)
-    if facts.get("tensorflow"):
+    found = _environment_findings(facts) + _probe_findings(facts)
+    if facts.get("tensorflow") and (facts.get("tensorflow_probe") or {"ok": True})["ok"]:
         found += _gpu_findings(facts) if facts["gpus"] else _no_gpu_findings(facts)
+        found += _smoke_findings(facts) + _cuda_library_findings(facts)
     return sorted(found, key=lambda f: SEVERITY_ORDER[f["severity"]])
 
 
@@ -298,6 +502,9 @@ def format_report(rep):
     )
     lines.append(f"GPUs        {', '.join(g['device_name'] for g in rep['gpus']) or 'none visible to TensorFlow'}")
     lines.append(f"nvidia-smi  {'driver ' + rep['nvidia_driver'] if rep.get('nvidia_driver') else 'not available'}")
+    smoke = rep.get("smoke_test") or {}
+    if smoke:
+        lines.append(f"GPU smoke   {smoke['status']}" + (f" ({smoke['reason']})" if smoke.get("reason") else ""))
     lines.append("")
     for f in rep["findings"]:
         lines.append(f"[{f['severity'].upper()}] {f['message']}")

@@ -51,6 +51,7 @@ class Plan:
     messages: list = field(default_factory=list)  # what to tell the person running setup
     gpu: str = "cpu"  # cuda, metal or cpu
     supported: bool = True  # False: the pinned TensorFlow has no wheel here
+    python_version: tuple = (3, 12)  # the Python the environment is built with
 
 
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
@@ -62,9 +63,9 @@ def tensorflow_pin(requirements=REQUIREMENTS):
     return match.group(1) if match else None
 
 
-def plan(m, tf_version, cpu_only=False, metal=False):
+def plan(m, tf_version, cpu_only=False, metal=False, python_version=tuple(sys.version_info[:2])):
     """The install plan for machine `m`. Pure: everything it knows comes in as arguments."""
-    p = Plan()
+    p = Plan(python_version=tuple(python_version))
     if m.system == "Linux" and m.nvidia_smi_ok and not cpu_only:
         p.packages.append(f"tensorflow[and-cuda]=={tf_version}")
         p.gpu = "cuda"
@@ -98,10 +99,20 @@ def plan(m, tf_version, cpu_only=False, metal=False):
 
 
 def _macos(m, metal, p):
+    if metal and p.python_version >= (3, 13):
+        p.supported = False
+        return [
+            "--metal: tensorflow-metal (last release 1.2.0) has no wheel for Python 3.13. Use Python 3.12 "
+            "(PYTHON=python3.12 ./setup_env.sh --metal), or leave out --metal to train on the CPU."
+        ]
     if metal:
         p.packages.append("tensorflow-metal")
         p.gpu = "metal"
-        return ["Apple silicon: installing tensorflow-metal, the plugin that runs TensorFlow on the Apple GPU."]
+        return [
+            "Apple silicon: installing tensorflow-metal, the plugin that runs TensorFlow on the Apple GPU. Its own "
+            "compatibility table ends at TensorFlow 2.18, so with 2.21 it is untested here; if `import tensorflow` "
+            "then fails, `.venv/bin/pip uninstall -y tensorflow-metal` goes back to the CPU."
+        ]
     return [
         "Apple silicon: TensorFlow uses the CPU. `./setup_env.sh --metal` adds the Apple GPU plugin (tensorflow-metal)."
     ]

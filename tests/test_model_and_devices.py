@@ -109,6 +109,15 @@ def test_precision_choice(ccs, expected):
     assert choose_precision(gpus)[0] == expected
 
 
+def test_no_mixed_precision_for_a_card_the_build_has_no_code_for():
+    build = {"cuda_compute_capabilities": ["sm_60", "sm_70", "sm_80", "sm_89", "compute_90"]}
+    blackwell = [{"name": "GPU:0", "device_name": "RTX 5090", "compute_capability": [12, 0]}]
+    precision, why = choose_precision(blackwell, build)
+    assert precision == "float32" and "no GPU code for RTX 5090" in why
+    ada = [{"name": "GPU:0", "device_name": "RTX 4090", "compute_capability": [8, 9]}]
+    assert choose_precision(ada, build)[0] == "mixed_float16"
+
+
 def test_what_training_says_of_xla_is_what_keras_decides_on_a_gpu(monkeypatch):
     """Keras' jit_compile="auto" compiles with XLA where it sees a GPU, except for a model built
     under a distribution strategy, and never on a CPU-only machine. A pretend GPU in TensorFlow's

@@ -45,7 +45,14 @@ def test_windows_without_gpu():
 
 
 def test_macos():
-    assert plan(Machine("Darwin", "arm64"), "2.21.0", metal=True).packages == ["tensorflow-metal"]
+    metal = plan(Machine("Darwin", "arm64"), "2.21.0", metal=True, python_version=(3, 12))
+    assert (
+        metal.packages == ["tensorflow-metal"]
+        and "ends at TensorFlow 2.18" in said(metal)
+        and "uninstall" in said(metal)
+    )
+    refused = plan(Machine("Darwin", "arm64"), "2.21.0", metal=True, python_version=(3, 13))
+    assert refused.packages == [] and not refused.supported and "no wheel for Python 3.13" in said(refused)
     plain = plan(Machine("Darwin", "arm64"), "2.21.0")
     assert plain.packages == [] and "--metal" in said(plain)
     intel = plan(Machine("Darwin", "x86_64"), "2.21.0", metal=True)

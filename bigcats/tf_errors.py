@@ -1,0 +1,160 @@
+"""What TensorFlow's errors and warnings mean, and what to do: one table of known failures for
+`python -m bigcats doctor --explain` (a learner pastes what they got) and for the doctor's own
+GPU smoke test and TensorFlow probe, which run TensorFlow in a child process and explain its
+output the same way. Each entry is matched against the real message text (tests feed it).
+"""
+
+import re
+
+from bigcats.startup_log import HARMLESS_LINES
+
+# (pattern, severity, what it means, what to do)
+KNOWN_FAILURES = [
+    (
+        r"not built with CUDA kernel binaries compatible with compute capability (1[0-2])\.\d|"
+        r"compute capability 1[0-2]\.\d.*(not supported|no kernel)|CUDA_ERROR_INVALID_PTX",
+        "error",
+        "This GPU is a Blackwell card (compute capability 10.x or 12.x: B200, RTX 50xx); the TensorFlow "
+        "2.21 wheel has GPU code for compute capabilities 6.0-8.9 and portable 9.0 only, so the first kernel fails.",
+        "Train on the CPU (./setup_env.sh --cpu), use NVIDIA's TensorFlow container (nvcr.io/nvidia/tensorflow), "
+        "or JAX or PyTorch, whose wheels support this card.",
+    ),
+    (
+        r"compute capability (5\.\d)|sm_5\d",
+        "error",
+        "This GPU is a Maxwell card (compute capability 5.x): TensorFlow 2.17 and newer have no kernels for it.",
+        "Train on the CPU, or use TensorFlow 2.16 in another environment (not this project's Keras 3.15 pins).",
+    ),
+    (
+        r"Loaded runtime CuDNN library: ?([\d.]+).*(?:but )?source was compiled with: ?([\d.]+)",
+        "error",
+        "A cuDNN other than the one TensorFlow was built for was loaded first (usually a system or conda cuDNN "
+        "found through LD_LIBRARY_PATH before the pip one).",
+        "Remove old CUDA/cuDNN folders from LD_LIBRARY_PATH (or `unset LD_LIBRARY_PATH`), deactivate conda, "
+        "and run ./setup_env.sh again so that tensorflow[and-cuda] brings its own.",
+    ),
+    (
+        r"Cannot dlopen some GPU libraries|Could not load dynamic library 'lib(cudart|cublas|cudnn)",
+        "error",
+        "TensorFlow found the driver but not the CUDA libraries: the nvidia-* pip wheels are missing, or not in "
+        "TensorFlow's own site-packages (a user site, another environment, conda), which is where it looks.",
+        "`pip list | grep nvidia` inside .venv must show the CUDA wheels: run ./setup_env.sh (it installs "
+        "tensorflow[and-cuda]); do not mix `pip install --user` or conda packages into .venv.",
+    ),
+    (
+        r"No PTX compilation provider|Couldn't (find|get) ptxas|ptxas.*not found",
+        "error",
+        "XLA needs `ptxas` (from the nvidia-cuda-nvcc wheel or a CUDA toolkit) to compile for this GPU, and "
+        "found none.",
+        "Run ./setup_env.sh again (tensorflow[and-cuda] brings nvidia-cuda-nvcc); or turn XLA off with "
+        "jit_compile=False.",
+    ),
+    (
+        r"Unsupported \.version \d+\.\d+|ptxas.*too old|ptxas fatal",
+        "error",
+        "An older `ptxas` first on PATH (from an old CUDA toolkit) cannot compile what XLA asks of it; XLA "
+        "prefers a ptxas on PATH over the pip one.",
+        "Take the old CUDA's bin folder off PATH (`which ptxas` shows it), or upgrade that toolkit.",
+    ),
+    (
+        r"XLA is disabling parallel compilation|driver version .* is insufficient|CUDA_ERROR_UNSUPPORTED_PTX_VERSION|"
+        r"CUDA driver version is insufficient",
+        "error",
+        "The NVIDIA driver is older than the CUDA the pip wheels bring (CUDA 12.9 today, needing driver 575 or newer; "
+        "the build itself was made with 12.5, needing 555+).",
+        "Update the NVIDIA driver (on WSL2: on the Windows side only), then check `nvidia-smi`.",
+    ),
+    (
+        r"CUDA_ERROR_OUT_OF_MEMORY|ResourceExhaustedError|OOM when allocating|out of memory",
+        "error",
+        "The GPU ran out of memory: the batch or the images are too large, or another process holds the GPU.",
+        "Lower --batch-size or --image-size (BIGCATS_BATCH_SIZE, BIGCATS_IMAGE_SIZE); check `nvidia-smi` for other "
+        "processes; restart other notebooks' kernels.",
+    ),
+    (
+        r"Physical devices cannot be modified after being initialized|Virtual devices cannot be modified",
+        "error",
+        "Memory growth (or a device split) was set after TensorFlow had already used the GPU.",
+        "Restart the kernel and run the notebook from the top: the memory-growth cell comes first.",
+    ),
+    (
+        r"cudart64_\d+\.dll|cudnn64_\d+\.dll",
+        "error",
+        "An old TensorFlow (2.10 or earlier) looks for CUDA 11 DLLs on native Windows. TensorFlow 2.11+ has "
+        "no GPU support on native Windows at all.",
+        "Use WSL2 for the GPU (docs/install.md#gpu-setup-platform-by-platform); native Windows runs on the CPU.",
+    ),
+    (
+        r"tensorflow-gpu.*(removed|deprecated|is not supported)|The \"tensorflow-gpu\" package has been removed",
+        "error",
+        "`tensorflow-gpu` is an empty package that refuses to install; `tensorflow` has carried GPU support since 2.1.",
+        "Install `tensorflow` (on Linux/WSL2 with an NVIDIA GPU: `tensorflow[and-cuda]`): ./setup_env.sh does it.",
+    ),
+    (
+        r"No matching distribution found for tensorflow|Could not find a version that satisfies the requirement tensorflow",
+        "error",
+        "pip found no TensorFlow wheel for this Python or platform (TensorFlow 2.21: Python 3.10-3.13, 64-bit; "
+        "this project's pins: 3.11-3.13; no Intel Macs).",
+        "Use a 64-bit Python 3.12 (./setup_env.sh or setup_env.bat check this first).",
+    ),
+    (
+        r"compiled using NumPy 1\.x cannot be run in\s+NumPy 2|_ARRAY_API not found|numpy\.core\.multiarray failed to import",
+        "error",
+        "A module built against NumPy 1.x is loaded under NumPy 2 (an old TensorFlow or an old package mixed in).",
+        "Run ./setup_env.sh in a fresh .venv (the pins are built for NumPy 2), or downgrade only that package's "
+        "environment: `pip install 'numpy<2'` there.",
+    ),
+    (
+        r"ModuleNotFoundError: No module named '(tensorflow|bigcats|keras)'",
+        "error",
+        "This Python (a notebook's kernel, or the shell's python) is not the project's environment.",
+        "In JupyterLab: Kernel > Change Kernel... > 'Python (bigcats)'. In a shell: use .venv/bin/python. Missing "
+        "altogether: run ./setup_env.sh (setup_env.bat on Windows).",
+    ),
+    (
+        r"Unknown image file format|Invalid JPEG data or crop window|jpeg::Uncompress failed|Input is empty",
+        "error",
+        "A file in the data folder is not a readable image (truncated, empty, or a web page saved as .jpg).",
+        "`python -m bigcats clean DATA_DIR` finds it and moves it aside with its reason (nothing is deleted).",
+    ),
+    (
+        r"Illegal instruction|SIGILL|The TensorFlow library was compiled to use AVX|AVX instructions?,? (but|which) (these|are) (aren't|not) available",
+        "error",
+        "TensorFlow's wheels use AVX instructions this CPU does not have, so importing TensorFlow kills Python.",
+        "Use a computer with a CPU from the last ten years, a hosted notebook service, or build TensorFlow from source.",
+    ),
+    (
+        r"DLL load failed while importing _pywrap_tensorflow_internal|msvcp140(_1)?\.dll",
+        "error",
+        "TensorFlow's DLLs did not load on Windows: usually the Visual C++ runtime is missing or older than 14.40, "
+        "or the project path has non-ASCII characters.",
+        "`winget install Microsoft.VCRedist.2015+.x64`, then try again; move the project to a plain path "
+        "(C:\\src\\bigcats) if it persists.",
+    ),
+]
+
+
+def explain(text, gpu_present=False):
+    """[{severity, message, fix}] for everything recognised in `text` (an error message or a log),
+    the known failures first, then the harmless start-up lines (with how to quiet them)."""
+    findings = []
+    for pattern, severity, message, fix in KNOWN_FAILURES:
+        if re.search(pattern, text, re.I | re.S):
+            findings.append({"severity": severity, "message": message, "fix": fix})
+    harmless = {reason for line in text.splitlines() for reason in _harmless(line, gpu_present)}
+    for reason in sorted(harmless):
+        findings.append(
+            {
+                "severity": "info",
+                "message": f"Harmless start-up line: {reason}",
+                "fix": "Nothing to fix. The notebooks hide these lines; elsewhere TF_CPP_MIN_LOG_LEVEL=3 hides most "
+                "(docs/install.md#tensorflows-start-up-lines).",
+            }
+        )
+    return findings
+
+
+def _harmless(line, gpu_present):
+    for pattern, reason, needs_no_gpu in HARMLESS_LINES:
+        if re.search(pattern, line) and not (needs_no_gpu and gpu_present):
+            yield reason
