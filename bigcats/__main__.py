@@ -115,7 +115,7 @@ def cmd_train(args):
         learning_rate=args.learning_rate,
         seed=args.seed,
         overwrite=args.overwrite,
-        **({"restart": True} if args.restart else {}),
+        restart=args.restart,
     )
     if record is None:
         print("worker finished; the chief (index 0) saved the model")

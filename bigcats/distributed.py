@@ -70,6 +70,7 @@ def train_multiworker(
     seed=config.SEED,
     log=print,
     overwrite=False,
+    restart=False,  # accepted for the command line's sake: multi-worker training does not resume
 ):
     """Train with every worker in TF_CONFIG; the chief (index 0) saves the model and history."""
     import keras
