@@ -281,8 +281,8 @@ def compare_recipes(
 def _train_and_score(data_dir, checks, path, settings):
     from bigcats.evaluate import evaluate
 
-    # overwrite: the benchmark's own scratch model, trained again every round
-    record = _in_fresh_process(train_record, data_dir, path, verbose=2, overwrite=True, **settings)
+    # the benchmark's own scratch model, trained again, from the start, every round
+    record = _in_fresh_process(train_record, data_dir, path, verbose=2, overwrite=True, restart=True, **settings)
     return {
         "epochs_run": record["epochs_run"],
         "train_seconds": record["train_seconds"],
