@@ -136,12 +136,13 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from bigcats.evaluate import default_split, evaluate_model, load_trained_model
+    from bigcats.evaluate import evaluate
 
-    model, record = load_trained_model(args.model)
-    split, why = (args.split, "as asked") if args.split else default_split(record, args.data)
-    result, _, _ = evaluate_model(model, record, args.data, split, mirror=not args.one_look)
-    print(f"scored the {split} split of {args.data}: {result['n']} photos ({why})", file=sys.stderr)
+    result, _, _ = evaluate(args.model, args.data, args.split, mirror=not args.one_look)
+    print(
+        f"scored the {result['split']} split of {args.data}: {result['n']} photos ({result['split_reason']})",
+        file=sys.stderr,
+    )
     text = (
         f"{result['split']} split of {args.data}: n={result['n']} accuracy={result['accuracy']:.3f} "
         f"precision={result['precision']:.3f} recall={result['recall']:.3f} f1={result['f1']:.3f}\n"

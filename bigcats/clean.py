@@ -48,7 +48,7 @@ def _magic_format(head):
     return next((fmt for magic, fmt in MAGIC.items() if head.startswith(magic)), None)
 
 
-def _sniff(head):
+def sniff(head):
     """What a file that is not an image most likely is, from its first bytes."""
     text = head.lstrip().lower()
     if text.startswith(b"%pdf"):
@@ -150,7 +150,7 @@ def check_file(path, max_pixels=MAX_PIXELS):
             head = f.read(512)
         fmt = _magic_format(head) or (header and header[0])
         if not fmt:
-            return Check(False, f"not an image: {_sniff(head)}")
+            return Check(False, f"not an image: {sniff(head)}")
         return Check(False, f"corrupt or truncated {fmt} data ({error}); re-download or re-export it")
     return Check(True, notes=_notes(path, header) if header else [])
 

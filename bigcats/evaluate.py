@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bigcats.clean import TINY_SIDE, _sniff, check_file, find_unusable, pixel_size
+from bigcats.clean import TINY_SIDE, check_file, find_unusable, pixel_size, sniff
 from bigcats.data import (
     IMAGE_EXTENSIONS,
     class_names,
@@ -53,7 +53,7 @@ def load_trained_model(model_path):
         elif head.startswith(b"\x89HDF"):
             what = "an HDF5 (.h5) file under a .keras name; give it its .h5 name, or save the model as .keras"
         else:
-            what = f"{_sniff(head).replace(' TensorFlow reads', ' Keras saves')}; give the path of a .keras model"
+            what = f"{sniff(head).replace(' TensorFlow reads', ' Keras saves')}; give the path of a .keras model"
         raise ModelLoadError(f"{model_path} is not a readable Keras model: it is {what}.")
     try:
         model = keras.models.load_model(model_path, safe_mode=True)
@@ -165,10 +165,13 @@ def metrics(y_true, y_pred, class_names):
     }
 
 
-def evaluate(model_path, data_dir, split="test", mirror=True):
-    """Load a saved model and score it: see evaluate_model. split=None: `default_split`."""
+def evaluate(model_path, data_dir, split=None, mirror=True):
+    """Load a saved model and score it: see evaluate_model. split=None: `default_split`, whose
+    reason the result carries as `split_reason`."""
     model, record = load_trained_model(model_path)
-    return evaluate_model(model, record, data_dir, split or default_split(record, data_dir)[0], mirror)
+    split, why = (split, "as asked") if split else default_split(record, data_dir)
+    result, items, probabilities = evaluate_model(model, record, data_dir, split, mirror)
+    return {**result, "split_reason": why}, items, probabilities
 
 
 def default_split(record, data_dir):

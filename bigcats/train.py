@@ -58,7 +58,8 @@ def check_settings(epochs, image_size, batch_size, learning_rate):
         raise ValueError(f"epochs {epochs}: give 1 or more (the tutorial trains {config.EPOCHS})")
     low, high = IMAGE_SIZE_RANGE
     if not low <= image_size <= high:
-        megabytes = 4 * 32 * image_size**2 / 4 * 16 / 1e6 if image_size > 0 else 0  # the stem's first maps alone
+        # the stem's first maps alone: 16 photos x 32 channels at half the size, 4 bytes a number
+        megabytes = 16 * 32 * (image_size / 2) ** 2 * 4 / 1e6
         raise ValueError(
             f"image size {image_size}: give {low} to {high} pixels (the tutorial uses {config.IMAGE_SIZE})"
             + (
@@ -155,9 +156,9 @@ def backup_now_and_then(model_path, every_seconds=config.CHECKPOINT_SECONDS):
         def on_epoch_end(self, epoch, logs=None):
             for key, value in (logs or {}).items():
                 self.curves.setdefault(key, []).append(float(value))
-            self._current_epoch = epoch + 1
+            self._current_epoch = epoch + 1  # what Keras' own on_epoch_end keeps (Keras 3.15)
             if time.perf_counter() - self.last_save >= every_seconds:
-                self._save_model()
+                self._save_model()  # Keras' own save: weights, optimiser state and this epoch
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / "curves.json").write_text(json.dumps(self.curves))
                 self.last_save = time.perf_counter()
