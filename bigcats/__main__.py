@@ -106,6 +106,7 @@ def cmd_train(args):
     check_model_path(args.model, overwrite=args.overwrite)
     data_dir, _ = resolve_data_dir(args.data) if args.data == DEFAULT_DATA else (Path(args.data), None)
     trainer = train_multiworker if args.multi_worker else train
+    placement = {} if args.multi_worker else {"augment_on": args.augment_on}  # several machines: in the pipeline
     _, record = trainer(
         data_dir,
         args.model,
@@ -116,6 +117,7 @@ def cmd_train(args):
         seed=args.seed,
         overwrite=args.overwrite,
         restart=args.restart,
+        **placement,
     )
     if record is None:
         print("worker finished; the chief (index 0) saved the model")
@@ -184,8 +186,9 @@ def cmd_benchmark(args):
         raise FileNotFoundError(f"--data {args.data}: no such folder (leave --data out to use {DEFAULT_DATA})")
     chart = chart_path(args.chart)
     result = run_benchmark(
-        args.data, image_size=args.image_size, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats
-    )
+        args.data, image_size=args.image_size, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats,
+        large_photos=args.large_photos,
+    )  # fmt: skip
     names = [d["name"].split("device:")[-1] for d in result["devices"]]
     fig = plot_bars(
         names,
@@ -203,12 +206,25 @@ def cmd_benchmark(args):
     lines.append(f"GPU speed-up: {speedup:.1f}x" if speedup else "GPU speed-up: n/a")
     if result["pipeline"]:
         p = result["pipeline"]
-        lines.append(
+        first = p["first_pass"]
+        lines += [
             f"input pipeline over {p['epochs']} epochs of {p['images']} files: naive loop "
             f"{p['naive_images_per_second']:.0f} images/s, tf.data {p['tfdata_images_per_second']:.0f} "
-            f"images/s ({p['ratio']:.1f}x), with augmentation (as training reads them) "
-            f"{p['augmented_images_per_second']:.0f} images/s"
-        )
+            f"images/s ({p['ratio']:.1f}x)",
+            f"first pass (decoding): cv2 {first['cv2_images_per_second']:.0f} images/s, tf.data "
+            f"{first['tfdata_images_per_second']:.0f} images/s",
+            f"augmented as training reads them: a batch at a time {p['augmented_images_per_second']:.0f} images/s, "
+            f"photo by photo (before) {p['per_photo_augmented_images_per_second']:.0f} ({p['augmented_ratio']:.1f}x)",
+            f"model.fit, input included: {p['fit_images_per_second']:.0f} images/s "
+            f"(augmentation in the {p['augmentation']})",
+        ]
+        if "large_jpegs" in p:
+            large = p["large_jpegs"]
+            lines.append(
+                f"{large['images']} JPEGs at {large['side']} px, first pass: cv2 {large['cv2_images_per_second']:.0f} "
+                f"images/s, tf.data {large['tfdata_images_per_second']:.0f} (decoded whole: "
+                f"{large['tfdata_whole_decode_images_per_second']:.0f})"
+            )
         lines.append(p["pace"])
     lines += result["notes"] + [f"chart: {chart}"]
     if args.recipes:
@@ -357,6 +373,13 @@ def build_parser():
         action="store_true",
         help="start afresh even if an interrupted run of the same training could be resumed",
     )
+    p.add_argument(
+        "--augment-on",
+        choices=["auto", "pipeline", "step"],
+        default="auto",
+        help="where the augmentation runs: in the tf.data pipeline, or inside the training step (default auto: "
+        "in the step with a GPU or a CPU of 4 cores or fewer, else in the pipeline)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a saved model on a data folder")
@@ -389,6 +412,12 @@ def build_parser():
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--chart", default="reports/benchmark.png")
+    p.add_argument(
+        "--large-photos",
+        type=int,
+        default=24,
+        help="how many photos to scale up to 4000 px for the decoding figures (0: none; default %(default)s)",
+    )
     p.add_argument(
         "--recipes",
         action="store_true",

@@ -55,54 +55,164 @@ def benchmark_device(
     repeats=3,
     seed=config.SEED,
 ):
-    """{name, kind, images_per_second, warmup_seconds, repeats_seconds} for one device."""
+    """{name, kind, images_per_second, warmup_seconds, repeats_seconds} for one device, and
+    augmented_images_per_second: the same steps with the augmentation inside them, from photos as
+    decoded (as `bigcats train` runs them on a GPU)."""
     import tensorflow as tf
 
+    from bigcats.augment import with_augmentation
     from bigcats.model import build_cnn, compile_model
 
     x, y = random_batch(batch_size, image_size, seed)
+    photos = decoded_batch(batch_size, image_size, seed)
     with tf.device(device):
-        x, y = tf.constant(x), tf.constant(y)
+        x, y, photos = tf.constant(x), tf.constant(y), tf.constant(photos)
         model = compile_model(build_cnn(image_size, seed=seed))
         warmup, runs = time_training_steps(model, x, y, steps, warmup_steps, repeats)
+        augmented = compile_model(with_augmentation(build_cnn(image_size, seed=seed), image_size, seed))
+        _, augmented_runs = time_training_steps(augmented, photos, y, steps, warmup_steps, repeats)
     return {
         "name": device,
         "kind": "GPU" if ":GPU:" in device.upper() else "CPU",
         "images_per_second": steps * batch_size / statistics.median(runs),
         "warmup_seconds": warmup,
         "repeats_seconds": runs,
+        "augmented_images_per_second": steps * batch_size / statistics.median(augmented_runs),
     }
 
 
-def benchmark_pipeline(items, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE, epochs=3):
-    """Images/second to read `epochs` passes over the files: a Python loop of cv2 reads (as in
-    the original write-up) against the tf.data pipeline (parallel decode, cache, prefetch)."""
+def decoded_batch(batch_size, image_size, seed=config.SEED):
+    """Random photos as the training pipeline decodes them for augmenting: uint8, FRAMING_MARGIN
+    times the model's input size."""
+    from bigcats.augment import FRAMING_MARGIN
+
+    size = round(image_size * FRAMING_MARGIN)
+    return np.random.default_rng(seed).integers(0, 256, (batch_size, size, size, 3)).astype("uint8")
+
+
+def cv2_loop(items, image_size):
+    """Images/second of the original write-up's reading: cv2 in a Python loop, one photo at a time."""
     import cv2
 
+    start = time.perf_counter()
+    batch = []
+    for path, _ in items:
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        batch.append(cv2.resize(image, (image_size, image_size)).astype("float32"))
+    np.stack(batch)
+    return len(items) / (time.perf_counter() - start)
+
+
+def first_pass(items, image_size, shortest=None):
+    """Images/second of the training pipeline's first pass (decoding into the cache, at the size
+    augmentation crops from): `shortest` None decodes as training does (JPEGs at a reduced scale
+    when large), 0 decodes every photo whole."""
+    import tensorflow as tf
+
+    from bigcats.augment import FRAMING_MARGIN
+    from bigcats.data import apply_orientation, decode_photo, exif_orientation, resize
+
+    size = round(image_size * FRAMING_MARGIN)
+    shortest = size if shortest is None else shortest
+    paths = [str(p) for p, _ in items]
+
+    def load(path, turn):
+        return apply_orientation(resize(decode_photo(tf.io.read_file(path), shortest), size), turn)
+
+    start = time.perf_counter()  # the EXIF reads are part of the pass
+    ds = tf.data.Dataset.from_tensor_slices((paths, [exif_orientation(p) for p in paths]))
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(config.BATCH_SIZE)
+    for batch in ds:
+        batch.numpy()
+    return len(items) / (time.perf_counter() - start)
+
+
+def make_large_jpegs(items, folder, count=24, side=4000):
+    """`count` of the photos scaled up to `side` pixels and saved as JPEGs, as from a camera."""
+    from pathlib import Path
+
+    import cv2
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    large = []
+    for number, (path, label) in enumerate(items[:count]):
+        target = folder / f"large_{number:03d}.jpg"
+        image = cv2.imread(str(path))
+        height, width = image.shape[:2]
+        scale = side / max(height, width)
+        cv2.imwrite(
+            str(target),
+            cv2.resize(image, (round(width * scale), round(height * scale))),
+            [cv2.IMWRITE_JPEG_QUALITY, 90],
+        )
+        large.append((target, label))
+    return large
+
+
+def benchmark_pipeline(
+    items, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE, epochs=3, large_count=24, large_side=4000
+):
+    """Images/second of each part of the input, side by side in this run: `epochs` passes over
+    the files as a Python loop of cv2 reads (the original write-up) against the tf.data pipeline
+    (parallel decode, cache, prefetch); the first pass alone, on these photos and on `large_count`
+    of them scaled up to `large_side` pixels; and augmented photos as training reads them, made a
+    batch at a time (today) against photo by photo (rounds 4-8)."""
+    import tempfile
+
+    from bigcats.augment_per_photo import per_photo_dataset
     from bigcats.data import make_dataset
 
-    start = time.perf_counter()
-    for _ in range(epochs):
-        batch = []
-        for path, _ in items:
-            image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-            batch.append(cv2.resize(image, (image_size, image_size)).astype("float32"))
-        np.stack(batch)
-    naive = len(items) * epochs / (time.perf_counter() - start)
-
+    naive = 1 / statistics.mean(1 / cv2_loop(items, image_size) for _ in range(epochs))
     tfdata = _images_per_second(make_dataset(items, image_size, batch_size), len(items), epochs)
-    # What training really reads: a new framing and look of every photo every epoch. The first
-    # pass (decoding into the cache) is left out: it happens once per training, not per epoch.
-    augmented = make_dataset(items, image_size, batch_size, training=True)
-    _images_per_second(augmented, len(items), 1)
-    return {
+    result = {
         "images": len(items),
         "epochs": epochs,
         "naive_images_per_second": naive,
         "tfdata_images_per_second": tfdata,
         "ratio": tfdata / naive,
-        "augmented_images_per_second": _images_per_second(augmented, len(items), epochs),
+        "first_pass": {
+            "cv2_images_per_second": cv2_loop(items, image_size),
+            "tfdata_images_per_second": first_pass(items, image_size),
+        },
     }
+    if large_count:
+        with tempfile.TemporaryDirectory() as folder:
+            large = make_large_jpegs(items, folder, large_count, large_side)
+            result["large_jpegs"] = {
+                "images": len(large),
+                "side": large_side,
+                "cv2_images_per_second": cv2_loop(large, image_size),
+                "tfdata_images_per_second": first_pass(large, image_size),
+                "tfdata_whole_decode_images_per_second": first_pass(large, image_size, shortest=0),
+            }
+    # What training really reads: a new framing and look of every photo every epoch. The first
+    # pass (decoding into the cache, and compiling) is left out: it happens once per training.
+    # Both read as `bigcats train` reads them: one pass after another through one iterator.
+    batches = -(-len(items) // batch_size)
+    readers = {
+        "batched": iter(make_dataset(items, image_size, batch_size, training=True).repeat()),
+        "per_photo": iter(per_photo_dataset(items, image_size, batch_size).repeat()),
+    }
+    for reader in readers.values():
+        _read(reader, batches)
+    # interleaved, epoch by epoch, so a slow spell of the machine slows both
+    rates = {"batched": [], "per_photo": []}
+    for _ in range(epochs):
+        for name, reader in readers.items():
+            rates[name].append(len(items) / _read(reader, batches))
+    result["augmented_images_per_second"] = statistics.median(rates["batched"])
+    result["per_photo_augmented_images_per_second"] = statistics.median(rates["per_photo"])
+    result["augmented_ratio"] = result["augmented_images_per_second"] / result["per_photo_augmented_images_per_second"]
+    return result
+
+
+def _read(reader, batches):
+    """Seconds to read `batches` batches from an iterator."""
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(reader)[0].numpy()
+    return time.perf_counter() - start
 
 
 def _images_per_second(dataset, images, epochs):
@@ -111,6 +221,36 @@ def _images_per_second(dataset, images, epochs):
         for batch, _ in dataset:
             batch.numpy()
     return images * epochs / (time.perf_counter() - start)
+
+
+def fit_images_per_second(items, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE, epochs=2):
+    """Images/second of `model.fit` end to end, input and augmentation included, placed as
+    `bigcats train` places them: the last of `epochs` epochs (the first fills the cache and
+    compiles). Returns (images/second, where the augmentation ran)."""
+    import keras
+
+    from bigcats.augment import with_augmentation
+    from bigcats.data import make_dataset
+    from bigcats.devices import training_setup
+    from bigcats.model import build_cnn, compile_model
+
+    setup = training_setup()
+    dataset = make_dataset(items, image_size, batch_size, training=True, augment_in=setup.augment_on)
+    with setup.strategy.scope():
+        model = build_cnn(image_size, num_classes=max(label for _, label in items) + 1, seed=config.SEED)
+        trainer = compile_model(with_augmentation(model, image_size) if setup.augment_on == "step" else model)
+
+    class EpochTimes(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.start
+
+    clock = EpochTimes()
+    steps = -(-len(items) // batch_size)
+    trainer.fit(dataset.repeat(), steps_per_epoch=steps, epochs=epochs, callbacks=[clock], verbose=0)
+    return len(items) / clock.seconds, setup.augment_on
 
 
 def run_benchmark(
@@ -122,8 +262,11 @@ def run_benchmark(
     repeats=3,
     pipeline_epochs=3,
     progress=True,
+    large_photos=24,
+    large_side=4000,
 ):
-    """The `benchmark --json` object: per-device training speed, GPU speed-up, input pipeline."""
+    """The `benchmark --json` object: per-device training speed, GPU speed-up, input pipeline
+    (`large_photos` of the photos scaled up to `large_side` pixels for the decoding figures)."""
     from tqdm import tqdm
 
     from bigcats.clean import find_unusable
@@ -153,11 +296,15 @@ def run_benchmark(
     if bad:  # the cv2 loop would die on them with an unhelpful error
         raise BadImagesError(bad_images_message(bad, data_dir))
     if items:
-        result["pipeline"] = benchmark_pipeline(items, image_size, batch_size, pipeline_epochs)
+        result["pipeline"] = benchmark_pipeline(
+            items, image_size, batch_size, pipeline_epochs, large_photos, large_side
+        )
         result["pipeline"]["data_dir"] = str(data_dir)
         result["pipeline"]["synthetic_data"] = synthetic
+        fit, place = fit_images_per_second(items, image_size, batch_size)
+        result["pipeline"].update(fit_images_per_second=fit, augmentation=place)
         result["pipeline"]["pace"] = pace_note(
-            result["pipeline"]["augmented_images_per_second"], max(gpu or 0, cpu or 0), gpu is not None
+            result["pipeline"]["augmented_images_per_second"], max(gpu or 0, cpu or 0), gpu is not None, fit
         )
     return result
 
@@ -167,22 +314,29 @@ def run_benchmark(
 GPU_IMAGES_PER_SECOND = 2250
 
 
-def pace_note(augmented, training, have_gpu):
-    """Which sets the pace of training: the CPU preparing augmented photos, or the model's steps."""
+def pace_note(augmented, training, have_gpu, fit=None):
+    """Which sets the pace of training, from what was measured: the CPU preparing augmented photos
+    (`augmented`/s), the model's steps alone (`training`/s), and `model.fit` doing both (`fit`/s)."""
     note = (
-        f"This CPU prepares {augmented:.0f} augmented photos/s; the {'GPU' if have_gpu else 'CPU'} trains on "
-        f"{training:.0f}/s"
+        f"This CPU prepares {augmented:.0f} augmented photos/s; the {'GPU' if have_gpu else 'CPU'} trains the "
+        f"model alone on {training:.0f}/s"
     )
+    if fit:
+        note += f", model.fit with its input on {fit:.0f}/s"
     if augmented < training:
         return note + ": the input pipeline sets the pace of training, not the device."
     if have_gpu:
         return note + ": the GPU sets the pace."
+    if fit:
+        note += f" (input and augmentation take {max(training / fit - 1, 0):.0%} more time than the model alone)"
     note += (
-        f" (sharing its cores with the pipeline). An H100 GPU trained this model on at least "
-        f"{GPU_IMAGES_PER_SECOND:,} photos/s at 144 px, batch 16 (docs/benchmarks.md#what-a-gpu-buys)"
+        f". An H100 GPU trained this model on at least {GPU_IMAGES_PER_SECOND:,} photos/s at 144 px, batch 16 "
+        f"(docs/benchmarks.md#what-a-gpu-buys)"
     )
     return note + (
-        ": with a GPU, this CPU's pipeline would set the pace." if augmented < GPU_IMAGES_PER_SECOND else "."
+        ": faster than this CPU augments, so with a GPU the augmentation runs on the GPU, in the training step."
+        if augmented < GPU_IMAGES_PER_SECOND
+        else "."
     )
 
 

@@ -5,12 +5,11 @@ expects. The split is decided per photo by a hash of its bytes, so it never chan
 runs, an exact duplicate can never land in two splits, and adding photos never moves old ones.
 """
 
+import functools
 import hashlib
 import os
 import sys
 from pathlib import Path
-
-from bigcats.augment import FRAMING_MARGIN, augment
 
 # The extensions Keras' directory loader lists; anything else is ignored by it, so we refuse it.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -139,33 +138,64 @@ def exif_orientation(path):
 
 
 def apply_orientation(image, orientation):
-    """Turn a decoded image upright, as PIL's ImageOps.exif_transpose would."""
+    """Turn a decoded image upright, as PIL's ImageOps.exif_transpose would: EXIF's eight
+    orientations are a transpose, a mirror and an upside-down flip, each on or off (three cheap
+    conditions, where a `switch_case` of eight branches cost a quarter of the decoding time)."""
     import tensorflow as tf
 
-    transpose = lambda x: tf.transpose(x, [1, 0, 2])
-    branches = [
-        lambda: image,  # 1: upright
-        lambda: tf.image.flip_left_right(image),  # 2: mirrored
-        lambda: tf.image.rot90(image, 2),  # 3: upside down
-        lambda: tf.image.flip_up_down(image),  # 4: mirrored upside down
-        lambda: transpose(image),  # 5: mirrored, on its side
-        lambda: tf.image.rot90(image, 3),  # 6: on its side (the common portrait case)
-        lambda: tf.image.rot90(transpose(image), 2),  # 7: mirrored, on its other side
-        lambda: tf.image.rot90(image, 1),  # 8: on its other side
-    ]
-    index = tf.clip_by_value(tf.cast(orientation, tf.int32) - 1, 0, 7)
-    return tf.switch_case(index, branches)
+    orientation = tf.cast(orientation, tf.int32)
+
+    def when(cases, change):
+        return lambda image: tf.cond(tf.reduce_any(tf.equal(orientation, cases)), lambda: change(image), lambda: image)
+
+    for step in (
+        when([5, 6, 7, 8], lambda x: tf.transpose(x, [1, 0, 2])),  # on its side
+        when([2, 3, 6, 7], lambda x: tf.reverse(x, [1])),  # mirrored left to right
+        when([3, 4, 7, 8], lambda x: tf.reverse(x, [0])),  # upside down
+    ):
+        image = step(image)
+    return image
+
+
+# libjpeg decodes at 1/2, 1/4 or 1/8 of the size almost that much faster: a 24-megapixel photo
+# need not be decoded whole to make a 216-pixel image (docs/benchmarks.md#input-that-never-sets-the-pace).
+JPEG_SCALES = (1, 2, 4, 8)
+
+
+def decode_photo(data, shortest=0):
+    """Bytes -> uint8 RGB (height, width, 3). A JPEG whose shorter side is `shortest` pixels or
+    more at 1/2, 1/4 or 1/8 of its size is decoded at the smallest such scale; other formats whole."""
+    import tensorflow as tf
+
+    def jpeg():
+        size = tf.reduce_min(tf.image.extract_jpeg_shape(data)[:2])
+        scale = sum(tf.cast(size >= factor * shortest, tf.int32) for factor in JPEG_SCALES[1:])
+        decoders = [lambda f=f: tf.io.decode_jpeg(data, channels=3, ratio=f) for f in JPEG_SCALES]
+        return tf.switch_case(scale, decoders) if shortest else decoders[0]()
+
+    def other():
+        return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+    return tf.cond(tf.io.is_jpeg(data), jpeg, other)
+
+
+def resize(image, image_size):
+    """A decoded image as a float32 (image_size, image_size, 3) square, antialiased: without that,
+    a 3000-pixel photo shrunk to 144 pixels samples scattered pixels, and fur turns into
+    stripe-like noise. (Averaging each new pixel's area instead was 2.5 times faster, but made
+    photos sharper than those the model was chosen on, and it scored lower:
+    docs/benchmarks.md#input-that-never-sets-the-pace.)"""
+    import tensorflow as tf
+
+    return tf.image.resize(image, (image_size, image_size), antialias=True)
 
 
 def decode_and_resize(data, image_size, orientation=1):
     """Bytes -> float32 RGB tensor in [0, 255], (size, size, 3), upright. Training and
     prediction both come through here, so a photo is always read the same way (RGB, upright,
-    same size, same scale). antialias: without it, shrinking a 3000-pixel photo to 144 pixels
-    samples scattered pixels, and fur turns into stripe-like noise."""
-    import tensorflow as tf
-
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    return tf.image.resize(apply_orientation(image, orientation), (image_size, image_size), antialias=True)
+    same size, same scale). The image is turned upright after resizing: the same pixels (the
+    square is resized the same way either way round), fewer to move."""
+    return apply_orientation(resize(decode_photo(data, image_size), image_size), orientation)
 
 
 def load_image(path, image_size, orientation=None):
@@ -186,16 +216,65 @@ def load_for_augmenting(path, image_size, orientation=None):
     float32)."""
     import tensorflow as tf
 
+    from bigcats.augment import FRAMING_MARGIN
+
     return tf.cast(tf.round(load_image(path, round(image_size * FRAMING_MARGIN), orientation)), tf.uint8)
 
 
-def make_dataset(items, image_size, batch_size, training=False, seed=0, cache=True, augmenting=None):
-    """A tf.data pipeline: parallel decode+resize, cache (decode once, not every epoch),
-    reshuffle each epoch for training only, a new framing and look of every photo every epoch
-    (`augment.augment`; by default for training only), batch, prefetch (overlap input with GPU
-    work). cache=False decodes every file again every epoch, as the original 2022 recipe did."""
+def shuffled_in_memory(decoded, count, batch_size, seed):
+    """Batches of the `count` decoded (image, label) pairs, in a new order every epoch: the images
+    are decoded once, now, into one tensor, and each epoch shuffles their indices. (Shuffling the
+    images themselves refilled a buffer of all of them at the start of every epoch, a pause of
+    tens of milliseconds before each first batch: docs/benchmarks.md#input-that-never-sets-the-pace.)"""
+    import numpy as np
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    images, labels = [], []
+    with tqdm(total=count, desc="Decoding photos", unit="photo", leave=False, disable=count < 2000) as progress:
+        for image_batch, label_batch in decoded.batch(64):
+            images.append(image_batch.numpy())
+            labels.append(label_batch.numpy())
+            progress.update(len(label_batch))
+    # variables: the pipeline refers to them (a constant would be copied into it for every epoch)
+    images = tf.Variable(np.concatenate(images), trainable=False)
+    labels = tf.Variable(np.concatenate(labels), trainable=False)
+    order = tf.data.Dataset.range(count).shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    return order.batch(batch_size).map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+
+
+@functools.cache
+def compiled_augmentation(image_size):
+    """`augment_batch` for the tf.data pipeline, compiled with XLA (`augment.compiled_augment_batch`).
+    Where this TensorFlow cannot compile it, the same function op by op."""
     import tensorflow as tf
 
+    from bigcats.augment import DRAWS, augment_batch, compiled_augment_batch
+
+    compiled = compiled_augment_batch(image_size)
+    try:  # one small batch: XLA either compiles the augmentation here or not at all
+        compiled(tf.zeros((1, image_size, image_size, 3), tf.uint8), tf.zeros((1, DRAWS)))
+    except (tf.errors.OpError, NotImplementedError, ValueError) as error:
+        print(f"Augmenting without XLA ({str(error).splitlines()[0]}): slower, the same photos", file=sys.stderr)
+        return tf.function(lambda images, draws: augment_batch(images, image_size, draws))
+    return compiled
+
+
+def make_dataset(
+    items, image_size, batch_size, training=False, seed=0, cache=True, augmenting=None, augment_in="pipeline"
+):
+    """A tf.data pipeline: parallel decode+resize, cache (decode once, not every epoch; for
+    training, into memory at once: `shuffled_in_memory`), reshuffle each epoch for training only,
+    batch, prefetch (overlap input with device work).
+    With `augmenting` (by default for training only) every photo gets a new framing and look
+    every epoch (`augment.augment_batch`), a batch at a time: here in the pipeline when
+    `augment_in` is "pipeline", or later in the training step ("step": the batches are the photos as
+    decoded, uint8 at FRAMING_MARGIN times the size, for `augment.Augmentation` in the training
+    step). cache=False decodes every file again every epoch, as the original 2022 recipe did."""
+    import tensorflow as tf
+
+    if augment_in not in ("pipeline", "step"):
+        raise ValueError(f"augment_in={augment_in!r}: give 'pipeline' or 'step'")
     augmenting = training if augmenting is None else augmenting
     paths = [str(p) for p, _ in items]
     labels = [int(label) for _, label in items]
@@ -203,14 +282,24 @@ def make_dataset(items, image_size, batch_size, training=False, seed=0, cache=Tr
     ds = tf.data.Dataset.from_tensor_slices((paths, turns, labels))
     load = load_for_augmenting if augmenting else load_image
     ds = ds.map(lambda p, t, y: (load(p, image_size, t), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if cache:
-        ds = ds.cache()
-    if training:
-        ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
-    if augmenting:  # one seed per photo, new ones every epoch
+    if cache and training and paths:
+        ds = shuffled_in_memory(ds, len(paths), batch_size, seed)
+    else:
+        if cache:
+            ds = ds.cache()
+        if training:
+            ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size)
+    if augmenting and augment_in == "pipeline":  # a seed per batch, new ones every epoch
+        from bigcats.augment import DRAWS
+
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda item, s: (augment(item[0], image_size, s), item[1]), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    ds = ds.batch(batch_size)
+
+        augment_images = compiled_augmentation(image_size)
+
+        def augment(batch, batch_seed):
+            images, labels = batch
+            return augment_images(images, tf.random.stateless_uniform([tf.shape(images)[0], DRAWS], batch_seed)), labels
+
+        ds = tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

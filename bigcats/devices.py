@@ -5,6 +5,7 @@ distribution strategy. The decisions are plain functions of the facts (GPU list,
 capability), so they are tested without a GPU.
 """
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -82,17 +83,21 @@ class TrainingSetup:
     replicas: int
     precision: str
     reasons: list = field(default_factory=list)
+    augment_on: str = "pipeline"  # where the augmentation runs: "pipeline" (tf.data) or "step" (training step)
 
     def describe(self):
         lines = [f"device: {self.device}", f"replicas: {self.replicas}", f"precision: {self.precision}"]
+        lines.append(f"augmentation: in the {'training step' if self.augment_on == 'step' else 'input pipeline'}")
         return "\n".join(lines + [f"  - {r}" for r in self.reasons])
 
 
-def training_setup(devices=None, mixed_precision="auto"):
-    """Pick the strategy and precision for this machine and apply the precision policy.
+def training_setup(devices=None, mixed_precision="auto", augment_on="auto"):
+    """Pick the strategy, precision and place of the augmentation for this machine, and apply the
+    precision policy.
 
     devices: None for "every GPU, else the CPU"; or explicit device names to mirror over
-    (e.g. two logical CPUs in tests). mixed_precision: "auto", True or False.
+    (e.g. two logical CPUs in tests). mixed_precision: "auto", True or False. augment_on: "auto"
+    (see `augmentation_place`), "pipeline" or "step".
     """
     import keras
     import tensorflow as tf
@@ -118,7 +123,44 @@ def training_setup(devices=None, mixed_precision="auto"):
         reasons.append(f"precision set by the caller: {precision}")
     keras.mixed_precision.set_global_policy(precision)
     reasons.append(xla_reason(strategy.num_replicas_in_sync, gpu=bool(gpus)))
-    return TrainingSetup(strategy, device, strategy.num_replicas_in_sync, precision, reasons)
+    place, why = augmentation_place(bool(gpus), augment_on, cpu_cores())
+    reasons.append(why)
+    return TrainingSetup(strategy, device, strategy.num_replicas_in_sync, precision, reasons, place)
+
+
+# Up to this many CPU cores, augmenting inside the training step (in turn with the model) beat
+# augmenting in the pipeline (at the same time, on the same cores) on the 2-core development
+# machine; with more cores the pipeline takes a smaller share of them
+# (docs/benchmarks.md#input-that-never-sets-the-pace).
+STEP_AUGMENTATION_MAX_CORES = 4
+
+
+def cpu_cores():
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def augmentation_place(gpu, augment_on="auto", cores=1):
+    """(where the augmentation runs, why): "step" (inside the training step) or "pipeline" (the
+    tf.data pipeline, a batch ahead of the model). With a GPU, in the step: a GPU trains this model
+    faster than any laptop's CPU can prepare augmented photos, so the CPU only feeds it cached
+    photos. On a CPU of STEP_AUGMENTATION_MAX_CORES `cores` or fewer, in the step too: sharing so few
+    cores with the model cost more than taking turns; on a larger CPU, in the pipeline."""
+    if augment_on in ("pipeline", "step"):
+        return (
+            augment_on,
+            f"augmentation in the {'training step' if augment_on == 'step' else 'input pipeline'}: set by the caller",
+        )
+    if augment_on != "auto":
+        raise ValueError(f"augment_on={augment_on!r}: give 'auto', 'pipeline' or 'step'")
+    if gpu:
+        return "step", "augmentation inside the training step, on the GPU: the CPU only reads cached photos"
+    if cores <= STEP_AUGMENTATION_MAX_CORES:
+        return (
+            "step",
+            f"augmentation inside the training step, in turn with the model ({cores} CPU cores: too few to share)",
+        )
+    return "pipeline", f"augmentation in the tf.data pipeline, a batch ahead of the model ({cores} CPU cores)"
 
 
 def xla_reason(replicas, gpu=True):

@@ -64,6 +64,28 @@ HARMLESS_LINES = [
         "no NVIDIA GPU answered, so TensorFlow runs on the CPU, as expected.",
         True,
     ),
+    # XLA, TensorFlow's compiler, announces itself the first time it compiles (the augmentation
+    # in the input pipeline; on a GPU, the training step too)
+    (
+        r"XLA service 0x[0-9a-f]+ initialized for platform",
+        "XLA, TensorFlow's compiler, started: it compiles the augmentation (and on a GPU the training step).",
+        False,
+    ),
+    (
+        r"StreamExecutor (\[\d+\]|device \(\d+\)): ",
+        "the device XLA compiles for, named: no error.",
+        False,
+    ),
+    (
+        r"disabling MLIR crash reproducer",
+        "a debugging aid of TensorFlow's compiler, off unless asked for: no error.",
+        False,
+    ),
+    (
+        r"Compiled cluster using XLA!",
+        "XLA compiled a function, as asked: no error.",
+        False,
+    ),
 ]
 
 

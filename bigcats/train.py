@@ -196,6 +196,7 @@ def training_record(model, data_dir, names, splits, history, seconds, setup, **s
         "replicas": setup.replicas,
         "precision": setup.precision,
         "xla": bool(model.jit_compile),
+        "augmentation": setup.augment_on,
         "reasons": setup.reasons,
     }
     return build_record(data_dir, names, splits, values, seconds, setup_info, **settings)
@@ -219,6 +220,7 @@ def train(
     augmenting=True,
     overwrite=False,
     restart=False,
+    augment_on="auto",
 ):
     """Train the CNN (or the model `build(image_size, num_classes=, seed=)` returns) on
     data_dir/<class>/ and save it. Returns (model, record).
@@ -227,13 +229,15 @@ def train(
     patience: None trains every epoch (the default: on a few dozen validation photos, early
     stopping stops on noise); a number stops after that many epochs without a better
     validation loss and restores the best weights. cache, augmenting: see data.make_dataset
-    (augmenting=False trains on the photos as they are, as the 2022 recipe did). overwrite: an
+    (augmenting=False trains on the photos as they are, as the 2022 recipe did). augment_on:
+    where the augmentation runs: "auto", "pipeline" or "step" (devices.augmentation_place). overwrite: an
     existing model is replaced (whole, when training has finished) only if True.
     Ctrl-C stops training and leaves any model already at model_path as it was; the same call
     again resumes from the last saved epoch (restart=True starts afresh)."""
     import keras
     import tensorflow as tf
 
+    from bigcats.augment import with_augmentation
     from bigcats.devices import training_setup
     from bigcats.model import build_cnn, compile_model
 
@@ -241,39 +245,45 @@ def train(
     model_path = check_model_path(model_path, overwrite)
     names, splits = checked_splits(data_dir, check_images)
     same_run = dict(data_dir=str(Path(data_dir).resolve()), epochs=epochs, image_size=image_size,
-                    batch_size=batch_size, learning_rate=learning_rate, seed=seed, schedule=schedule, patience=patience)  # fmt: skip
+                    batch_size=batch_size, learning_rate=learning_rate, seed=seed, schedule=schedule, patience=patience,
+                    augment_on=augment_on)  # fmt: skip
     resumed_at = resume_point(model_path, same_run, restart)
     if resumed_at:
         print(f"Resuming the interrupted training of {model_path} after epoch {resumed_at} of {epochs} "
               f"(add --restart to start afresh)", flush=True)  # fmt: skip
     keras.utils.set_random_seed(seed)
-    setup = training_setup(devices)
+    setup = training_setup(devices, augment_on=augment_on)
     global_batch = batch_size * setup.replicas  # each replica still sees `batch_size` images
     train_items, val_items = (even_for_replicas(splits[s], setup.replicas) for s in ("train", "val"))
-    train_ds = make_dataset(
-        train_items, image_size, global_batch, training=True, seed=seed, cache=cache, augmenting=augmenting
-    )
+    in_step = augmenting and setup.augment_on == "step"
+    start = time.perf_counter()  # decoding the photos counts: the 2022 recipe decodes them during fit
+    train_ds = make_dataset(train_items, image_size, global_batch, training=True, seed=seed, cache=cache,
+                            augmenting=augmenting, augment_in=setup.augment_on)  # fmt: skip
     val_ds = make_dataset(val_items, image_size, global_batch, cache=cache) if val_items else None
     monitor = "val_loss" if val_ds is not None else "loss"
     steps = -(-len(train_items) // global_batch) * epochs
+    decay_steps = steps if schedule == "cosine" else None
     with setup.strategy.scope():
-        model = compile_model(
-            (build or build_cnn)(image_size, num_classes=len(names), seed=seed),
-            learning_rate,
-            decay_steps=steps if schedule == "cosine" else None,
-        )
+        model = compile_model((build or build_cnn)(image_size, num_classes=len(names), seed=seed), learning_rate,
+                              decay_steps)  # fmt: skip
+        # what fit trains: the augmentation and the model in one step (the same weights and optimiser), or
+        # the model; the model alone is saved
+        trainer = with_augmentation(model, image_size, seed) if in_step else model
+        trainer.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
 
     backup = backup_now_and_then(model_path, config.env_param("BIGCATS_CHECKPOINT_SECONDS", config.CHECKPOINT_SECONDS))
     callbacks = [backup]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
     model_path.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     try:
         # shuffle=False: the tf.data pipeline already reshuffles every epoch (Keras would only
         # warn that it ignores its own shuffle for a dataset).
-        model.fit(
-            train_ds,
+        # one pass after another through one iterator: a new one every epoch started the pipeline's
+        # compiled augmentation afresh (docs/benchmarks.md#input-that-never-sets-the-pace)
+        trainer.fit(
+            train_ds.repeat(),
+            steps_per_epoch=-(-len(train_items) // global_batch),
             validation_data=val_ds,
             epochs=epochs,
             shuffle=False,
@@ -297,6 +307,6 @@ def train(
     settings = dict(image_size=image_size, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     settings.update(epochs_requested=epochs, schedule=schedule, architecture=model.name)
     record = save_whole(
-        model, model_path, training_record(model, data_dir, names, splits, backup.curves, seconds, setup, **settings)
+        model, model_path, training_record(trainer, data_dir, names, splits, backup.curves, seconds, setup, **settings)
     )
     return model, record

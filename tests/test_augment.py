@@ -1,156 +1,229 @@
-"""Augmentation: new framings (`reframe`) and new looks (`new_look`), reproducible by seed."""
+"""The batched augmentation: a new framing and look of every photo of a batch, from uniform draws,
+the same on any backend, and distributed as the per-photo augmentation the experiments chose."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from bigcats import augment
+from bigcats import augment, augment_per_photo
+
+LOOK_OFF = dict(brightness=0.0, contrast=0.0, colour=(1.0, 1.0), grey_fraction=0.0)
+FRAMING_OFF = dict(zoom_out_fraction=0.0, min_side=1.0, max_stretch=1.0, low_res_fraction=0.0, max_turn=0.0)
 
 
-def test_reframe_crops_and_blurs_within_the_photo():
-    # left half red, right half blue: any crop, zoomed-out ones with their mirrored borders too,
-    # holds only these colours (no invented borders)
-    photo = np.zeros((150, 150, 3), dtype=np.uint8)
-    photo[:, :75, 0] = 255
-    photo[:, 75:, 2] = 255
-    out = np.stack(
-        [
-            augment.reframe(tf.constant(photo), 100, tf.constant([k, 2], tf.int64), low_res_fraction=0.5).numpy()
-            for k in range(40)
-        ]
-    )
-    assert out.shape == (40, 100, 100, 3) and out.dtype == np.float32
+def draws(photos, seed=0):
+    return np.random.default_rng(seed).uniform(size=(photos, augment.DRAWS)).astype("float32")
+
+
+def batched(photo, count, seed=0, size=48, **settings):
+    photos = np.repeat(np.asarray(photo)[None], count, axis=0)
+    return np.asarray(augment.augment_batch(photos, size, draws(count, seed), **settings))
+
+
+def test_a_batch_is_reframed_within_the_photo_reproducibly():
+    # left half red, right half blue: any framing, mirrored borders included, holds only these colours
+    photo = np.zeros((72, 72, 3), dtype=np.uint8)
+    photo[:, :36, 0] = 255
+    photo[:, 36:, 2] = 255
+    out = batched(photo, 64, **LOOK_OFF)
+    assert out.shape == (64, 48, 48, 3) and out.dtype == np.float32
     assert (out[..., 1] < 1).all() and (np.abs(out[..., 0] + out[..., 2] - 255) < 2).all()
     red_share = (out[..., 0] > 127).mean(axis=(1, 2))
     assert red_share.max() - red_share.min() > 0.2  # crops land in different places
     edges = np.abs(np.diff(out[..., 0], axis=2)).max(axis=(1, 2))
-    assert (edges < 200).any() and (edges > 200).any()  # some sharp, some low-resolution
-    again = augment.reframe(tf.constant(photo), 100, tf.constant([7, 2], tf.int64), low_res_fraction=0.5).numpy()
-    np.testing.assert_array_equal(again, out[7])  # same seed, same framing
+    assert (edges < 150).any() and (edges > 200).any()  # some sharp, some low-resolution
+    np.testing.assert_array_equal(out, batched(photo, 64, **LOOK_OFF))  # the same draws, the same photos
+    assert not np.array_equal(out, batched(photo, 64, seed=1, **LOOK_OFF))
 
 
-def test_a_window_past_the_edges_is_filled_with_the_mirrored_photo():
-    photo = tf.constant((np.arange(100 * 80 * 3).reshape(100, 80, 3) % 251).astype(np.uint8))
-    # a window twice the photo's size, centred on it: the photo at half size in the middle
-    out = augment._crop_with_mirrored_border(
-        photo, tf.constant([-50.0, -40.0]), tf.constant([200.0, 160.0]), 64
-    ).numpy()
-    assert out.shape == (64, 64, 3) and out.dtype == np.float32
-    inner = out[16:48, 16:48]
-    np.testing.assert_allclose(inner, tf.image.resize(photo, (32, 32), antialias=True).numpy(), atol=1e-3)
-    np.testing.assert_array_equal(out[48:, 16:48], inner[31:15:-1])  # below it: its mirror image
-    np.testing.assert_array_equal(out[16:48, :16], inner[:, 15::-1])
-    # a window inside the photo is a plain crop
-    plain = augment._crop_with_mirrored_border(photo, tf.constant([10.0, 20.0]), tf.constant([50.0, 40.0]), 25).numpy()
-    np.testing.assert_allclose(plain, tf.image.resize(photo[10:60, 20:60], (25, 25), antialias=True).numpy(), atol=1e-3)
+def test_with_everything_off_the_photo_comes_through_as_it_is():
+    photo = (np.arange(48 * 48 * 3).reshape(48, 48, 3) % 251).astype(np.uint8)
+    out = batched(photo, 8, **LOOK_OFF, **FRAMING_OFF)
+    mirrored = out[:, :, ::-1]  # half of them are mirror images: the only change left
+    same = [np.allclose(o, photo, atol=1e-3) or np.allclose(m, photo, atol=1e-3) for o, m in zip(out, mirrored)]
+    assert all(same)
 
 
-def test_reframe_zooms_out_as_often_as_asked():
-    photo = (np.arange(150 * 150 * 3).reshape(150, 150, 3) % 253).astype(np.uint8)
-    whole = tf.image.resize(tf.constant(photo), (60, 60), antialias=True).numpy()
-
-    def zoomed_share(zoom_out_fraction):  # framings that are not the whole photo (1 in 40 draws a scale of ~1)
-        return np.mean(
-            [
-                not np.allclose(
-                    whole,
-                    augment.reframe(
-                        tf.constant(photo),
-                        60,
-                        tf.constant([k, 5], tf.int64),
-                        min_side=1.0,
-                        max_stretch=1.0,
-                        zoom_out_fraction=zoom_out_fraction,
-                        low_res_fraction=0.0,
-                    ).numpy(),
-                )
-                for k in range(40)
-            ]
-        )
-
-    assert zoomed_share(0.0) == 0 and zoomed_share(1.0) > 0.9 and 0.25 < zoomed_share(0.5) < 0.75
+def test_zoomed_out_the_photo_sits_in_the_middle_of_its_mirror_image():
+    photo = (np.arange(96 * 96 * 3).reshape(96, 96, 3) % 251).astype(np.float32)
+    rows = np.array([[0.0, 1.0, 0.99, 0.5, 0.5, 0.5, 1.0, 0.0, 0.9, 0.5, 0.5, 0.5, 0.5, 1.0]], "float32")
+    # zoomed out 1.8x (1.0 - 0.01 * 0.8 = 1.792), the whole canvas, centred, not mirrored, level
+    out = np.asarray(augment.augment_batch(photo[None], 96, rows, **LOOK_OFF))[0]
+    inner = int(96 / 1.792 / 2) - 2
+    centre = out[48 - inner : 48 + inner, 48 - inner : 48 + inner]
+    assert centre.std() > 20  # the photo (smaller), not a flat colour
+    left_border, right_border = out[40:56, 1:6], out[40:56, 90:95]
+    np.testing.assert_allclose(left_border.mean(), out[40:56, 16:21].mean(), rtol=0.25)  # mirrored, not black
+    assert left_border.min() > 0 and right_border.min() > 0
 
 
-def _looks(photo, max_seed=40, **settings):
-    return np.stack(
-        [
-            augment.new_look(tf.constant(photo, tf.float32), tf.constant([k, 9], tf.int64), **settings).numpy()
-            for k in range(max_seed)
-        ]
-    )
+def _looks(photo, count, settings, per_photo):
+    """Photos made from `photo` by the new code (batched) or the old (photo by photo)."""
+    if not per_photo:
+        return batched(photo, count, size=64, **settings)
+    framing_keys = {"min_side", "max_stretch", "max_zoom_out", "zoom_out_fraction", "low_res_fraction"}
+    framing = {k: v for k, v in settings.items() if k in framing_keys}
+    look = {k: v for k, v in settings.items() if k not in framing_keys}
+    image = tf.constant(photo)
+
+    @tf.function
+    def one(seed):
+        first, second = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        return augment_per_photo.new_look(augment_per_photo.reframe(image, 64, first, **framing), second, **look)
+
+    return np.stack([one(tf.constant([k, 11], tf.int64)).numpy() for k in range(count)])
 
 
-def test_new_look_mirrors_half_the_photos_and_nothing_else_when_the_rest_is_off():
-    photo = np.random.default_rng(0).uniform(0, 255, (20, 30, 3))
-    out = _looks(photo, max_turn=0.0, brightness=0.0, contrast=0.0, colour=(1.0, 1.0), grey_fraction=0.0)
-    mirrored = [np.allclose(o, photo[:, ::-1], atol=1e-3) for o in out]
-    assert all(m or np.allclose(o, photo, atol=1e-3) for m, o in zip(mirrored, out))
-    assert 0.25 < np.mean(mirrored) < 0.75
+def _geometry(out):
+    """Per photo: photo pixels per output pixel, and the tilt (radians, either way) at the centre,
+    read from a photo whose red and green channels count its columns and rows."""
+    centre = out[:, 26:38, 26:38, :2].astype(np.float64) * (95 / 255)  # back to pixel indices
+    steps = np.arange(12) - 5.5
+    across = (centre * steps[None, None, :, None]).sum(axis=(1, 2)) / (12 * (steps**2).sum())
+    down = (centre * steps[None, :, None, None]).sum(axis=(1, 2)) / (12 * (steps**2).sum())
+    # across, down: (photos, [column, row]) change per output pixel
+    scale = np.sqrt(np.abs(across[:, 0] * down[:, 1] - across[:, 1] * down[:, 0]))
+    return scale, np.arctan2(np.abs(down[:, 0]), np.abs(down[:, 1]))
 
 
-def test_new_look_is_reproducible_in_range_and_varied():
-    photo = np.random.default_rng(1).uniform(0, 255, (24, 24, 3))
-    out = _looks(photo)
-    assert out.shape == (40, 24, 24, 3) and out.dtype == np.float32
-    assert out.min() >= 0 and out.max() <= 255
-    np.testing.assert_array_equal(out[3], _looks(photo, max_seed=4)[3])  # same seed, same look
-    means = out.mean(axis=(1, 2, 3))
-    assert means.max() - means.min() > 30  # lighter and darker photos
-    grey = np.ptp(out, axis=-1).max(axis=(1, 2)) < 1e-3  # black and white: R = G = B everywhere
-    assert 0 < grey.sum() < 12  # about one in ten
+def _colours(out):
+    """Per photo of a flat-coloured photo: grey level (brightness) and colour spread (saturation)."""
+    mean = out.mean(axis=(1, 2))
+    return mean @ np.array(augment.GREY_WEIGHTS), mean.std(axis=1)
 
 
-def test_new_look_tilts_without_empty_corners():
-    # a flat grey photo stays flat grey when tilted: the corners are mirrored photo, not black
-    photo = np.full((40, 40, 3), 100.0)
-    out = _looks(photo, max_seed=10, brightness=0.0, contrast=0.0, colour=(1.0, 1.0), grey_fraction=0.0)
-    np.testing.assert_allclose(out, 100.0, atol=1e-3)
-    # and a tilt does turn the picture: a horizontal bar stops being horizontal
-    bar = np.zeros((40, 40, 3))
-    bar[18:22] = 255.0
-    turned = _looks(bar, max_seed=10, max_turn=0.08, brightness=0.0, contrast=0.0, colour=(1.0, 1.0), grey_fraction=0.0)
-    assert max(np.abs(t[:, 0] - t[:, -1]).max() for t in turned) > 100
+def _contrast(out):
+    """Per photo of a photo half at 100, half at 150 grey: the difference of the halves / 50."""
+    return np.abs(out[:, :, 4:24].mean(axis=(1, 2, 3)) - out[:, :, 40:60].mean(axis=(1, 2, 3))) / 50
 
 
-def test_augment_frames_and_restyles_to_the_model_size():
-    photo = tf.constant(np.random.default_rng(2).integers(0, 255, (90, 60, 3)), tf.uint8)
-    out = augment.augment(photo, 32, tf.constant([5, 6], tf.int64)).numpy()
-    again = augment.augment(photo, 32, tf.constant([5, 6], tf.int64)).numpy()
-    assert out.shape == (32, 32, 3) and out.dtype == np.float32
-    np.testing.assert_array_equal(out, again)
+def _ks(a, b):
+    """The two-sample Kolmogorov-Smirnov distance: the largest gap between the two cumulative shares."""
+    grid = np.sort(np.concatenate([a, b]))
+    return np.abs(
+        np.searchsorted(np.sort(a), grid, "right") / len(a) - np.searchsorted(np.sort(b), grid, "right") / len(b)
+    ).max()
 
 
-def test_new_look_draws_each_change_independently():
-    # Keras' augmentation layers, each given the same seed, drew the same random number for every
-    # change: mirrored photos were always the darker ones. Here mirroring says nothing of brightness.
-    photo = np.zeros((8, 8, 3))
-    photo[:, :4], photo[:, 4:] = 100.0, 150.0  # left darker than right
-    out = _looks(photo, max_seed=200, max_turn=0.0, contrast=0.0, colour=(1.0, 1.0), grey_fraction=0.0)
-    mirrored = out[:, 4, 1].mean(-1) > out[:, 4, 6].mean(-1)
-    assert 0.35 < mirrored.mean() < 0.65
-    assert abs(np.corrcoef(mirrored, out.mean(axis=(1, 2, 3)))[0, 1]) < 0.25
+def _statistics(per_photo, count=300, **changed):
+    columns, rows = np.meshgrid(np.arange(96), np.arange(96))
+    coordinates = np.stack([columns, rows, np.full_like(rows, 48)], axis=-1) * (255 / 95)
+    flat = np.broadcast_to(np.array([120.0, 100.0, 80.0], "float32"), (96, 96, 3)).copy()
+    halves = np.full((96, 96, 3), 100.0, "float32")
+    halves[:, 48:] = 150.0
+    scale, tilt = _geometry(_looks(coordinates.astype("float32"), count, {**LOOK_OFF, **changed}, per_photo))
+    grey, spread = _colours(_looks(flat, count, {**FRAMING_OFF, **changed}, per_photo))
+    contrast = _contrast(_looks(halves, count, {**FRAMING_OFF, "brightness": 0.0, **changed}, per_photo))
+    # sharpness: how much neighbouring pixels of a fine texture still differ (low resolution, zooming out)
+    texture = np.random.default_rng(5).uniform(0, 255, (96, 96, 3)).astype("float32")
+    textured = _looks(texture, count, {**LOOK_OFF, **changed}, per_photo)
+    sharpness = np.abs(np.diff(textured[:, 16:48, 16:48], axis=2)).mean(axis=(1, 2, 3))
+    return {"scale": scale, "tilt": tilt, "brightness": grey, "saturation": spread, "contrast": contrast,
+            "sharpness": sharpness}  # fmt: skip
 
 
-def test_reframe_refuses_crops_too_narrow_for_their_mirrored_border(monkeypatch):
-    photo = tf.constant((np.arange(90 * 70 * 3).reshape(90, 70, 3) % 251).astype(np.uint8))
+# with 300 photos each, a Kolmogorov-Smirnov distance above 0.16 happens by chance about once in
+# a thousand when both come from the same distribution
+SAME_DISTRIBUTION = 0.16
+
+
+@pytest.mark.slow
+def test_the_batched_augmentation_is_distributed_as_the_per_photo_one():
+    old, new = _statistics(per_photo=True), _statistics(per_photo=False)
+    distances = {name: _ks(old[name], new[name]) for name in old}
+    assert all(d < SAME_DISTRIBUTION for d in distances.values()), distances
+    # and the comparison notices a real change: tilted up to 0.08 of a turn, 20% brightness, crops down to 85% only
+    changed = _statistics(per_photo=False, max_turn=0.08, brightness=0.2, min_side=0.85)
+    assert _ks(old["tilt"], changed["tilt"]) > SAME_DISTRIBUTION
+    assert _ks(old["brightness"], changed["brightness"]) > SAME_DISTRIBUTION
+    assert _ks(old["scale"], changed["scale"]) > SAME_DISTRIBUTION
+    sharper = _statistics(per_photo=False, low_res_fraction=0.0)  # no low-resolution copies
+    assert _ks(old["sharpness"], sharper["sharpness"]) > SAME_DISTRIBUTION
+
+
+def test_the_layer_augments_only_in_training_and_draws_anew_every_step():
+    photos = np.random.default_rng(0).integers(0, 255, (4, 72, 72, 3)).astype("uint8")
+    layer = augment.Augmentation(48, seed=3)
+    first, second = (np.asarray(layer(photos, training=True)) for _ in range(2))
+    assert first.shape == (4, 48, 48, 3) and not np.array_equal(first, second)
+    again = np.asarray(augment.Augmentation(48, seed=3)(photos, training=True))
+    np.testing.assert_array_equal(first, again)  # the same seed, the same photos
+    plain = np.asarray(layer(photos, training=False))
+    np.testing.assert_allclose(plain, tf.image.resize(photos, (48, 48), antialias=True).numpy(), atol=1e-3)
+    already = np.asarray(layer(plain, training=False))
+    np.testing.assert_array_equal(already, plain)  # photos at the model's size pass unchanged
+
+
+JAX_CHECK = """
+import os, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from bigcats.augment import augment_batch
+data = np.load(sys.argv[2])
+np.save(sys.argv[3], np.asarray(augment_batch(data["photos"], 48, data["draws"])))
+import keras
+assert keras.backend.backend() == "jax"
+# the training step as a lent GPU would time it: augmentation and model, from photos in memory
+from bigcats.augment import with_augmentation
+from bigcats.benchmark import decoded_batch, time_training_steps
+from bigcats.model import build_cnn, compile_model
+trainer = compile_model(with_augmentation(build_cnn(48, seed=1), 48, seed=1))
+warmup, runs = time_training_steps(trainer, decoded_batch(4, 48), np.array([0, 1, 0, 1]), steps=2, repeats=1)
+assert "tensorflow" not in sys.modules, "the JAX path must not need TensorFlow"
+print("steps", runs)
+"""
+
+
+def _jax_python():
+    """A Python with Keras on JAX: $BIGCATS_JAX_PYTHON, or this one if it has JAX."""
+    given = os.environ.get("BIGCATS_JAX_PYTHON")
+    if given:
+        return given
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        return None
+    return sys.executable
+
+
+def test_the_same_draws_give_the_same_photos_and_train_with_keras_on_jax(tmp_path):
+    # the lent GPU machine runs Keras on JAX, without TensorFlow (docs/benchmarks.md#input-that-never-sets-the-pace)
+    python = _jax_python()
+    if python is None:
+        pytest.skip("JAX is not installed here (set BIGCATS_JAX_PYTHON to a Python with jax and keras)")
+    photos = np.random.default_rng(0).integers(0, 255, (6, 72, 72, 3)).astype("uint8")
+    np.savez(tmp_path / "input.npz", photos=photos, draws=draws(6))
+    environment = {**os.environ, "KERAS_BACKEND": "jax"}
+    project = str(Path(__file__).resolve().parents[1])
+    run = subprocess.run(
+        [python, "-c", JAX_CHECK, project, str(tmp_path / "input.npz"), str(tmp_path / "jax.npy")],
+        env=environment, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "steps [" in run.stdout
+    on_tensorflow = np.asarray(augment.augment_batch(photos, 48, draws(6)))
+    np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), on_tensorflow, atol=0.05)
+
+
+def test_settings_that_would_show_mirrors_of_mirrors_are_refused():
     with pytest.raises(ValueError, match="raise min_side or lower max_zoom_out"):
-        augment.reframe(photo, 48, tf.constant([1, 2], tf.int64), min_side=0.45)
+        augment.draw_changes(draws(2), 48, min_side=0.45)
     for zoom in (0.9, 2.2):
         with pytest.raises(ValueError, match=r"give 1 .never zoom out. to 1.8"):
-            augment.reframe(photo, 48, tf.constant([1, 2], tf.int64), max_zoom_out=zoom)
-    # what the check prevents: without it, some framing fails inside TensorFlow
-    monkeypatch.setattr(augment, "_check_framing", lambda *settings: None)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="paddings"):
-        for k in range(200):
-            augment.reframe(
-                photo, 48, tf.constant([k, 3], tf.int64), min_side=0.2, max_stretch=1.0, zoom_out_fraction=1.0
-            )
-    monkeypatch.undo()
-    # at the limit, even the worst framing works: the narrowest crop at either edge of the widest canvas
-    size, zoom = np.array([90.0, 70.0]), 1.8
-    crop = (1 - 1 / zoom) * zoom * size
-    for start in (-(zoom - 1) / 2 * size, size + (zoom - 1) / 2 * size - crop):
-        out = augment._crop_with_mirrored_border(
-            photo, tf.constant(start, tf.float32), tf.constant(crop, tf.float32), 48
-        )
-        assert out.shape == (48, 48, 3)
+            augment.draw_changes(draws(2), 48, max_zoom_out=zoom)
+
+
+def test_a_lower_resolution_is_the_image_shrunk_and_enlarged_bilinearly():
+    from bigcats.augment import lower_resolution
+
+    images = tf.random.uniform((3, 64, 64, 3), 0, 255, seed=1)
+    out = np.asarray(lower_resolution(images, tf.constant([0.0, 32.0, 16.0])))
+    np.testing.assert_array_equal(out[0], images[0].numpy())  # 0: left as it is
+    # every other pixel (each small pixel read at its centre), then enlarged as tf.image.resize does
+    np.testing.assert_allclose(out[1], tf.image.resize(images[1:2, ::2, ::2], (64, 64)).numpy()[0], atol=1e-3)
+    assert np.abs(np.diff(out[2], axis=1)).mean() < np.abs(np.diff(out[1], axis=1)).mean()  # smaller is smoother

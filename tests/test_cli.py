@@ -170,14 +170,25 @@ def test_benchmark_json_on_the_cpu(tmp_path):
         1,
         "--chart",
         tmp_path / "bench.png",
+        "--large-photos",
+        2,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     cpu = result["devices"][0]
     assert cpu["kind"] == "CPU" and cpu["images_per_second"] > 0 and cpu["warmup_seconds"] > 0
     assert result["pipeline"]["naive_images_per_second"] > 0 and result["pipeline"]["ratio"] > 0
-    assert result["pipeline"]["augmented_images_per_second"] > 0
-    assert "augmented photos/s" in result["pipeline"]["pace"]  # which sets the pace: pipeline or device
+    pipeline = result["pipeline"]
+    # the new figures: each part of the input in photos/s, side by side, and which sets the pace
+    assert pipeline["augmented_images_per_second"] > 0 and pipeline["per_photo_augmented_images_per_second"] > 0
+    assert pipeline["augmented_ratio"] > 0 and pipeline["fit_images_per_second"] > 0
+    assert (
+        pipeline["first_pass"]["tfdata_images_per_second"] > 0 and pipeline["first_pass"]["cv2_images_per_second"] > 0
+    )
+    large = pipeline["large_jpegs"]
+    assert large["images"] == 2 and large["side"] == 4000 and large["tfdata_whole_decode_images_per_second"] > 0
+    assert pipeline["augmentation"] in ("pipeline", "step")
+    assert "augmented photos/s" in pipeline["pace"] and "model.fit with its input" in pipeline["pace"]
     assert (tmp_path / "bench.png").stat().st_size > 1000
     if not any(d["kind"] == "GPU" for d in result["devices"]):
         assert result["gpu_speedup"] is None and "No GPU" in " ".join(result["notes"])

@@ -152,3 +152,41 @@ def test_a_class_folder_with_nothing_to_train_on_is_refused_before_training(tiny
     with pytest.raises(ValueError, match="No training photos for class tiger") as refused:
         checked_splits(tiny_data)
     assert str(tiny_data / "tiger") in str(refused.value)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_and_reads_as_decoded_whole(tmp_path):
+    import io
+
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+
+    rows, columns = np.mgrid[0:1800, 0:2400]
+    pixels = np.stack([columns * 255 // 2399, rows * 255 // 1799, np.zeros_like(rows)], axis=-1).astype(np.uint8)
+    pixels[:, ::2, 2] = 255  # 1-pixel stripes in blue: shrunk, they must average, not alias
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
+    encoded = tf.constant(buffer.getvalue())
+    assert tuple(data.decode_photo(encoded, 144).shape) == (225, 300, 3)  # 1/8: the shorter side still >= 144
+    assert tuple(data.decode_photo(encoded, 400).shape) == (450, 600, 3)  # 1/4
+    assert tuple(data.decode_photo(encoded).shape) == (1800, 2400, 3)  # whole when no size is asked
+    reduced = data.decode_and_resize(encoded, 144).numpy()
+    whole = tf.image.resize(tf.io.decode_jpeg(encoded), (144, 144), antialias=True).numpy()
+    assert np.abs(reduced - whole).mean() < 3 and abs(reduced[..., 2].mean() - 127.5) < 10
+    png = io.BytesIO()
+    Image.fromarray(pixels[:400, :400]).save(png, "PNG")
+    assert tuple(data.decode_photo(tf.constant(png.getvalue()), 144).shape) == (400, 400, 3)  # not a JPEG: whole
+
+
+def test_training_photos_are_decoded_once_and_come_in_a_new_order_every_epoch(tiny_data):
+    import numpy as np
+
+    items = data.split_images(tiny_data)["train"]
+    ds = data.make_dataset(items, 32, batch_size=4, training=True, seed=1, augment_in="step")
+    first, second = ([b.numpy() for b, _ in ds] for _ in range(2))
+    assert sum(len(b) for b in first) == len(items) and first[0].dtype == np.uint8
+    as_set = lambda batches: sorted(image.tobytes() for b in batches for image in b)
+    assert as_set(first) == as_set(second)  # every photo once an epoch, as decoded
+    assert not all(np.array_equal(a, b) for a, b in zip(first, second))  # in another order
+    again = [b.numpy() for b, _ in data.make_dataset(items, 32, batch_size=4, training=True, seed=1, augment_in="step")]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))  # the same seed, the same orders

@@ -138,24 +138,56 @@ def test_what_training_says_of_xla_is_what_keras_decides_on_a_gpu(monkeypatch):
 
 
 @pytest.mark.slow
-def test_training_mirrors_over_two_logical_devices(tiny_data, tmp_path):
+@pytest.mark.parametrize("augment_on", ["pipeline", "step"])
+def test_training_mirrors_over_two_logical_devices(tiny_data, tmp_path, augment_on):
     """The multi-GPU path (MirroredStrategy, global batch = replicas x batch), on two logical
-    CPUs. Its own process: devices can only be split before TensorFlow initialises them."""
+    CPUs, with the augmentation in the pipeline or in the training step, as on GPUs. Its own
+    process: devices can only be split before TensorFlow initialises them."""
     script = textwrap.dedent(f"""
         import json
         from bigcats.devices import split_cpu
         from bigcats.train import train
         devices = split_cpu(2)
-        _, record = train({str(tiny_data)!r}, {str(tmp_path / "m.keras")!r}, epochs=1, image_size=32,
-                          batch_size=4, devices=devices, verbose=0)
+        _, record = train({str(tiny_data)!r}, {str(tmp_path / "m.keras")!r}, epochs=2, image_size=32,
+                          batch_size=4, devices=devices, verbose=0, augment_on={augment_on!r})
         print(json.dumps(record["setup"]))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     setup = json.loads(done.stdout.strip().splitlines()[-1])
     assert setup["replicas"] == 2 and "MirroredStrategy" in setup["reasons"][0]
-    assert setup["xla"] is False and "XLA: off" in setup["reasons"][-1]  # what Keras did, as foreseen
+    assert setup["xla"] is False and any("XLA: off" in r for r in setup["reasons"])  # what Keras did, as foreseen
+    assert setup["augmentation"] == augment_on
     assert (tmp_path / "m.keras").exists()
+
+
+def test_the_augmentation_runs_in_the_step_with_a_gpu_or_few_cores_else_in_the_pipeline():
+    from bigcats.devices import augmentation_place
+
+    assert augmentation_place(True, cores=64)[0] == "step"  # a GPU augments in the step
+    assert augmentation_place(False, cores=2)[0] == "step" and augmentation_place(False, cores=16)[0] == "pipeline"
+    assert augmentation_place(True, "pipeline")[0] == "pipeline" and augmentation_place(False, "step", 16)[0] == "step"
+    with pytest.raises(ValueError, match="give 'auto', 'pipeline' or 'step'"):
+        augmentation_place(False, "gpu")
+
+
+@pytest.mark.slow
+def test_augmenting_in_the_training_step_trains_and_saves_the_model_alone(tiny_data, tmp_path):
+    import keras
+
+    from bigcats.augment import Augmentation
+    from bigcats.data import make_dataset, split_images
+    from bigcats.train import train
+
+    items = split_images(tiny_data)["train"]
+    photos, _ = next(iter(make_dataset(items, 32, 4, training=True, augment_in="step")))
+    assert photos.shape[1:] == (48, 48, 3) and photos.dtype == "uint8"  # as decoded, for the device to augment
+    model, record = train(tiny_data, tmp_path / "m.keras", epochs=2, image_size=32, batch_size=4, verbose=0,
+                          augment_on="step")  # fmt: skip
+    assert record["setup"]["augmentation"] == "step" and record["epochs_run"] == 2
+    saved = keras.models.load_model(tmp_path / "m.keras")
+    assert not any(isinstance(layer, Augmentation) for layer in saved.layers)
+    assert saved.input_shape == (None, 32, 32, 3) and saved.count_params() == model.count_params()
 
 
 def free_ports(n):
@@ -248,20 +280,22 @@ def test_recipe_comparison_trains_both_in_interleaved_rounds_and_scores_them_on_
 
 
 @pytest.mark.parametrize(
-    "augmented, training, have_gpu, expected",
+    "augmented, training, have_gpu, fit, expected",
     [
-        (800, 2600, True, "the input pipeline sets the pace"),
-        (5000, 2600, True, "the GPU sets the pace"),
-        (800, 420, False, "with a GPU, this CPU's pipeline would set the pace"),
-        (9000, 420, False, "photos/s at 144 px, batch 16"),
+        (800, 2600, True, None, "the input pipeline sets the pace"),
+        (5000, 2600, True, 2500, "the GPU sets the pace"),
+        (800, 420, False, None, "so with a GPU the augmentation runs on the GPU"),
+        (2000, 420, False, 350, "take 20% more time than the model alone"),
+        (9000, 420, False, 400, "photos/s at 144 px, batch 16"),
     ],
 )
-def test_benchmark_says_whether_the_pipeline_or_the_device_sets_the_pace(augmented, training, have_gpu, expected):
+def test_benchmark_says_whether_the_pipeline_or_the_device_sets_the_pace(augmented, training, have_gpu, fit, expected):
     from bigcats.benchmark import GPU_IMAGES_PER_SECOND, pace_note
 
-    note = pace_note(augmented, training, have_gpu)
+    note = pace_note(augmented, training, have_gpu, fit)
     assert expected in note and f"{augmented} augmented photos/s" in note
-    assert ("would set the pace" in note) == (not have_gpu and augmented < GPU_IMAGES_PER_SECOND)
+    assert (f"with its input on {fit}/s" in note) == bool(fit)
+    assert ("augmentation runs on the GPU" in note) == (not have_gpu and augmented < GPU_IMAGES_PER_SECOND)
 
 
 def test_training_steps_are_timed_on_any_keras_backend_without_tensorflow_calls():

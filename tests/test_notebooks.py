@@ -99,6 +99,8 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
         "BIGCATS_MATMUL_SIZE": 128,
         "BIGCATS_BENCH_STEPS": 2,
         "BIGCATS_BENCH_REPEATS": 1,
+        "BIGCATS_BENCH_LARGE_PHOTOS": 2,
+        "BIGCATS_BENCH_LARGE_SIDE": 600,
         "BIGCATS_SAMPLES": 4,
         "BIGCATS_WEIGHTS": weights,
         "BIGCATS_TRANSFER_IMAGE_SIZE": 64,

@@ -12,7 +12,15 @@ I0000 00:00:1796120351.035919    3927 port.cc:153] oneDNN custom operations are 
 I0000 00:00:1796120351.036178    3927 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
 E0000 00:00:1796120352.699608    3927 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
 """
+# Recorded when the input pipeline first compiles the augmentation with XLA (TF 2.21.0, CPU).
+TF_221_XLA = """\
+I0000 00:00:1796128976.589188   27707 service.cc:153] XLA service 0x55ca6c4eafe0 initialized for platform Host (this does not guarantee that XLA will be used). Devices:
+I0000 00:00:1796128976.589220   27707 service.cc:161]   StreamExecutor [0]: Host, Default Version (Driver: 0.0.0; Runtime: 0.0.0; Toolkit: 0.0.0; DNN: 0.0.0)
+I0000 00:00:1796128976.606035   27707 dump_mlir_util.cc:269] disabling MLIR crash reproducer, set env var `MLIR_CRASH_REPRODUCER_DIRECTORY` to enable.
+I0000 00:00:1796128976.884091   27707 device_compiler.h:208] Compiled cluster using XLA!  This line is logged at most once for the lifetime of the process.
+"""
 REAL_ERRORS = [
+    "W0000 00:00:1796128976.9 27707 xla_compiler.cc:1000] Failed to compile: UNIMPLEMENTED: ImageProjectiveTransformV3",
     "E0000 00:00:1796120352.1 3927 cuda_dnn.cc:535] Loaded runtime CuDNN library: 9.1.0 but source was compiled with: 9.3.0.",
     "W0000 00:00:1796120352.1 3927 gpu_device.cc:2431] Cannot dlopen some GPU libraries.",
     "Traceback (most recent call last):",
@@ -20,7 +28,7 @@ REAL_ERRORS = [
 
 
 def test_each_recorded_startup_line_is_harmless_without_a_gpu():
-    for line in TF_221_STARTUP.splitlines():
+    for line in (TF_221_STARTUP + TF_221_XLA).splitlines():
         assert why_harmless(line, gpu_present=False), line
 
 
