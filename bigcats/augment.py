@@ -145,6 +145,8 @@ def sample(levels, rows, columns, level_of_photo):
     photos = ops.shape(rows)[0]
     sizes = [tuple(level.shape[1:3]) for level in levels]
     areas = [h * w for h, w in sizes]
+    # float16: half the bytes to gather (the gathers are most of the time), exact for whole pixel
+    # values and within 1/16 of the pyramid's averages
     flat = ops.concatenate(
         [ops.reshape(ops.cast(level, "float16"), (-1, levels[0].shape[-1])) for level in levels], axis=0
     )

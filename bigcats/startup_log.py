@@ -30,8 +30,9 @@ HARMLESS_LINES = [
         False,
     ),
     (
-        r"oneDNN supports DT_UINT8 only on platforms with AVX-512",
-        "this CPU lacks AVX-512, so TensorFlow uses its own kernels for 8-bit pixels: no error.",
+        r"oneDNN supports DT_(UINT8|HALF) only on platforms with AVX-512",
+        "this CPU lacks the AVX-512 extension oneDNN needs for 8-bit pixels or half-precision numbers, so "
+        "TensorFlow uses its own kernels: no error.",
         False,
     ),
     (

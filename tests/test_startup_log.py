@@ -12,12 +12,13 @@ I0000 00:00:1796120351.035919    3927 port.cc:153] oneDNN custom operations are 
 I0000 00:00:1796120351.036178    3927 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
 E0000 00:00:1796120352.699608    3927 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
 """
-# Recorded when the input pipeline first compiles the augmentation with XLA (TF 2.21.0, CPU).
+# Recorded when the augmentation first runs (TF 2.21.0, CPU): XLA compiling it, oneDNN passing on float16.
 TF_221_XLA = """\
 I0000 00:00:1796128976.589188   27707 service.cc:153] XLA service 0x55ca6c4eafe0 initialized for platform Host (this does not guarantee that XLA will be used). Devices:
 I0000 00:00:1796128976.589220   27707 service.cc:161]   StreamExecutor [0]: Host, Default Version (Driver: 0.0.0; Runtime: 0.0.0; Toolkit: 0.0.0; DNN: 0.0.0)
 I0000 00:00:1796128976.606035   27707 dump_mlir_util.cc:269] disabling MLIR crash reproducer, set env var `MLIR_CRASH_REPRODUCER_DIRECTORY` to enable.
 I0000 00:00:1796128976.884091   27707 device_compiler.h:208] Compiled cluster using XLA!  This line is logged at most once for the lifetime of the process.
+E0000 00:00:1796134455.265111    7308 util.cc:131] oneDNN supports DT_HALF only on platforms with AVX-512. Falling back to the default Eigen-based implementation if present.
 """
 REAL_ERRORS = [
     "W0000 00:00:1796128976.9 27707 xla_compiler.cc:1000] Failed to compile: UNIMPLEMENTED: ImageProjectiveTransformV3",
