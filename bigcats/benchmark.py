@@ -163,7 +163,7 @@ def benchmark_pipeline(
     from bigcats.augment_per_photo import per_photo_dataset
     from bigcats.data import make_dataset
 
-    naive = 1 / statistics.mean(1 / cv2_loop(items, image_size) for _ in range(epochs))
+    naive = statistics.harmonic_mean([cv2_loop(items, image_size) for _ in range(epochs)])  # all photos / all time
     tfdata = _images_per_second(make_dataset(items, image_size, batch_size), len(items), epochs)
     result = {
         "images": len(items),
