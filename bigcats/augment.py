@@ -18,7 +18,9 @@ same numbers give the same photos anywhere: the pipeline draws them from a state
 `Augmentation` layer from its seed generator.
 """
 
+import functools
 import math
+import sys
 
 import keras
 from keras import ops
@@ -223,16 +225,28 @@ def finish_batch(framed, draws, **settings):
     return new_colours(lower_resolution(framed, changes["low_resolution"]), changes)
 
 
+@functools.cache
 def compiled_augment_batch(image_size):
     """`augment_batch(images, image_size, draws)` on TensorFlow compiled with XLA, in its two
     halves (compiled as one, XLA recomputed the framing for every pixel the lower resolutions read):
     fused into a few loops it ran several times faster on a CPU than op by op
-    (docs/benchmarks.md#input-that-never-sets-the-pace)."""
+    (docs/benchmarks.md#input-that-never-sets-the-pace). Where this TensorFlow cannot compile it,
+    the same function op by op, said once."""
     import tensorflow as tf
 
     frame = tf.function(lambda images, draws: frame_batch(images, image_size, draws), jit_compile=True)
     finish = tf.function(finish_batch, jit_compile=True)
-    return lambda images, draws: finish(frame(images, draws), draws)
+
+    def compiled(images, draws):
+        return finish(frame(images, draws), draws)
+
+    try:  # one small batch, now (not inside whatever is being traced): XLA compiles it here or not at all
+        with tf.init_scope():
+            compiled(tf.zeros((1, image_size, image_size, 3), tf.uint8), tf.zeros((1, DRAWS)))
+    except (tf.errors.OpError, NotImplementedError, ValueError) as error:
+        print(f"Augmenting without XLA ({str(error).splitlines()[0]}): slower, the same photos", file=sys.stderr)
+        return tf.function(lambda images, draws: augment_batch(images, image_size, draws))
+    return compiled
 
 
 def lower_resolution(images, sizes):
@@ -281,17 +295,11 @@ class Augmentation(keras.layers.Layer):
             same = tuple(images.shape[1:3]) == (self.image_size, self.image_size)
             return images if same else ops.image.resize(images, (self.image_size, self.image_size), antialias=True)
         draws = keras.random.uniform((ops.shape(images)[0], DRAWS), seed=self.seed_generator)
-        return self._compiled(images, draws)
-
-    @property
-    def _compiled(self):
-        """augment_batch, compiled with XLA on TensorFlow even where the training step is not (a
-        CPU; `compiled_augment_batch`). JAX compiles the whole step."""
-        if keras.backend.backend() != "tensorflow":
-            return lambda images, draws: augment_batch(images, self.image_size, draws)
-        if not hasattr(self, "_compiled_function"):
-            self._compiled_function = compiled_augment_batch(self.image_size)
-        return self._compiled_function
+        # on TensorFlow compiled with XLA even where the training step is not (a CPU); JAX compiles
+        # the whole step
+        if keras.backend.backend() == "tensorflow":
+            return compiled_augment_batch(self.image_size)(images, draws)
+        return augment_batch(images, self.image_size, draws)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.image_size, self.image_size, input_shape[-1])

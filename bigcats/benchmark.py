@@ -110,14 +110,13 @@ def first_pass(items, image_size, shortest=None):
     import tensorflow as tf
 
     from bigcats.augment import FRAMING_MARGIN
-    from bigcats.data import apply_orientation, decode_photo, exif_orientation, resize
+    from bigcats.data import decode_and_resize, exif_orientation
 
     size = round(image_size * FRAMING_MARGIN)
-    shortest = size if shortest is None else shortest
     paths = [str(p) for p, _ in items]
 
     def load(path, turn):
-        return apply_orientation(resize(decode_photo(tf.io.read_file(path), shortest), size), turn)
+        return decode_and_resize(tf.io.read_file(path), size, turn, shortest)
 
     start = time.perf_counter()  # the EXIF reads are part of the pass
     ds = tf.data.Dataset.from_tensor_slices((paths, [exif_orientation(p) for p in paths]))

@@ -5,7 +5,6 @@ expects. The split is decided per photo by a hash of its bytes, so it never chan
 runs, an exact duplicate can never land in two splits, and adding photos never moves old ones.
 """
 
-import functools
 import hashlib
 import os
 import sys
@@ -145,16 +144,12 @@ def apply_orientation(image, orientation):
 
     orientation = tf.cast(orientation, tf.int32)
 
-    def when(cases, change):
-        return lambda image: tf.cond(tf.reduce_any(tf.equal(orientation, cases)), lambda: change(image), lambda: image)
+    def when(cases, image, change):
+        return tf.cond(tf.reduce_any(tf.equal(orientation, cases)), lambda: change(image), lambda: image)
 
-    for step in (
-        when([5, 6, 7, 8], lambda x: tf.transpose(x, [1, 0, 2])),  # on its side
-        when([2, 3, 6, 7], lambda x: tf.reverse(x, [1])),  # mirrored left to right
-        when([3, 4, 7, 8], lambda x: tf.reverse(x, [0])),  # upside down
-    ):
-        image = step(image)
-    return image
+    image = when([5, 6, 7, 8], image, lambda x: tf.transpose(x, [1, 0, 2]))  # on its side
+    image = when([2, 3, 6, 7], image, lambda x: tf.reverse(x, [1]))  # mirrored left to right
+    return when([3, 4, 7, 8], image, lambda x: tf.reverse(x, [0]))  # upside down
 
 
 # libjpeg decodes at 1/2, 1/4 or 1/8 of the size almost that much faster: a 24-megapixel photo
@@ -190,12 +185,14 @@ def resize(image, image_size):
     return tf.image.resize(image, (image_size, image_size), antialias=True)
 
 
-def decode_and_resize(data, image_size, orientation=1):
+def decode_and_resize(data, image_size, orientation=1, shortest=None):
     """Bytes -> float32 RGB tensor in [0, 255], (size, size, 3), upright. Training and
     prediction both come through here, so a photo is always read the same way (RGB, upright,
     same size, same scale). The image is turned upright after resizing: the same pixels (the
-    square is resized the same way either way round), fewer to move."""
-    return apply_orientation(resize(decode_photo(data, image_size), image_size), orientation)
+    square is resized the same way either way round), fewer to move. `shortest`: the shorter side
+    a JPEG is decoded to at least (`decode_photo`; by default image_size, 0 for whole)."""
+    shortest = image_size if shortest is None else shortest
+    return apply_orientation(resize(decode_photo(data, shortest), image_size), orientation)
 
 
 def load_image(path, image_size, orientation=None):
@@ -243,23 +240,6 @@ def shuffled_in_memory(decoded, count, batch_size, seed):
     return order.batch(batch_size).map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
 
 
-@functools.cache
-def compiled_augmentation(image_size):
-    """`augment_batch` for the tf.data pipeline, compiled with XLA (`augment.compiled_augment_batch`).
-    Where this TensorFlow cannot compile it, the same function op by op."""
-    import tensorflow as tf
-
-    from bigcats.augment import DRAWS, augment_batch, compiled_augment_batch
-
-    compiled = compiled_augment_batch(image_size)
-    try:  # one small batch: XLA either compiles the augmentation here or not at all
-        compiled(tf.zeros((1, image_size, image_size, 3), tf.uint8), tf.zeros((1, DRAWS)))
-    except (tf.errors.OpError, NotImplementedError, ValueError) as error:
-        print(f"Augmenting without XLA ({str(error).splitlines()[0]}): slower, the same photos", file=sys.stderr)
-        return tf.function(lambda images, draws: augment_batch(images, image_size, draws))
-    return compiled
-
-
 def make_dataset(
     items, image_size, batch_size, training=False, seed=0, cache=True, augmenting=None, augment_in="pipeline"
 ):
@@ -291,11 +271,11 @@ def make_dataset(
             ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size)
     if augmenting and augment_in == "pipeline":  # a seed per batch, new ones every epoch
-        from bigcats.augment import DRAWS
+        from bigcats.augment import DRAWS, compiled_augment_batch
 
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
-        augment_images = compiled_augmentation(image_size)
+        augment_images = compiled_augment_batch(image_size)
 
         def augment(batch, batch_seed):
             images, labels = batch
