@@ -10,7 +10,7 @@ from pathlib import Path
 from bigcats import config
 from bigcats.clean import find_unusable
 from bigcats.data import class_names, count_per_class, is_synthetic, make_dataset, split_images
-from bigcats.saving import backup_dir, save_whole
+from bigcats.saving import backup_dir, ctrl_c_waits, save_whole
 
 # Training settings outside these ranges are mistakes, refused before any work.
 IMAGE_SIZE_RANGE = (32, 1024)  # below 32 px the stem and four poolings leave nothing to look at
@@ -158,9 +158,11 @@ def backup_now_and_then(model_path, every_seconds=config.CHECKPOINT_SECONDS):
                 self.curves.setdefault(key, []).append(float(value))
             self._current_epoch = epoch + 1  # what Keras' own on_epoch_end keeps (Keras 3.15)
             if time.perf_counter() - self.last_save >= every_seconds:
-                self._save_model()  # Keras' own save: weights, optimiser state and this epoch
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / "curves.json").write_text(json.dumps(self.curves))
+                # Ctrl-C waits: a checkpoint cut off halfway through its weights resumed nothing
+                with ctrl_c_waits():
+                    self._save_model()  # Keras' own save: weights, optimiser state and this epoch
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (folder / "curves.json").write_text(json.dumps(self.curves))
                 self.last_save = time.perf_counter()
 
     return BackupNowAndThen()
