@@ -147,10 +147,14 @@ def sample(levels, rows, columns, level_of_photo):
     photos = ops.shape(rows)[0]
     sizes = [tuple(level.shape[1:3]) for level in levels]
     areas = [h * w for h, w in sizes]
-    # float16: half the bytes to gather (the gathers are most of the time), exact for whole pixel
-    # values and within 1/16 of the pyramid's averages
+    # whole numbers (uint8): the gathers are most of the time, and a quarter of float32's bytes
+    # are quicker to gather; the photo itself is exact, its coarser levels within half a level
     flat = ops.concatenate(
-        [ops.reshape(ops.cast(level, "float16"), (-1, levels[0].shape[-1])) for level in levels], axis=0
+        [
+            ops.reshape(ops.cast(ops.clip(ops.round(level), 0, 255), "uint8"), (-1, levels[0].shape[-1]))
+            for level in levels
+        ],
+        axis=0,
     )
     # where each level starts in `flat`: the levels before it, every photo of each
     starts = ops.cast(photos, "int32") * ops.convert_to_tensor([sum(areas[:k]) for k in range(len(levels))], "int32")
@@ -201,15 +205,20 @@ def augment_batch(images, image_size, draws, **settings):
     """A new framing and a new look of every photo in a batch of decoded photos (any size, any
     number type, pixels in [0, 255]): float32 (photos, image_size, image_size, 3). `draws`:
     uniform numbers in [0, 1), shape (photos, DRAWS); settings as for `draw_changes`."""
-    return finish_batch(frame_batch(images, image_size, draws, **settings), draws, **settings)
+    turned = frame_batch(images, image_size, draws, turned=True, **settings)
+    return finish_batch(enlarge_columns(turned, draws, **settings), draws, **settings)
 
 
-def frame_batch(images, image_size, draws, **settings):
-    """The first half of `augment_batch`: each photo framed, mirrored and tilted, sampled from the
-    pyramid level its framing (and any lower resolution) calls for."""
+def frame_batch(images, image_size, draws, turned=False, **settings):
+    """The first part of `augment_batch`: each photo framed, mirrored and tilted, sampled from the
+    pyramid level its framing (and any lower resolution) calls for. `turned`: each image
+    transposed, its columns as rows (for `enlarge_columns`; free here, where the pixels are
+    sampled anyway)."""
     changes = draw_changes(draws, image_size, **settings)
     levels = pyramid(images)
     rows, columns, footprint = photo_coordinates(changes, tuple(levels[0].shape[1:3]), image_size)
+    if turned:
+        rows, columns = ops.transpose(rows, (0, 2, 1)), ops.transpose(columns, (0, 2, 1))
     low = changes["low_resolution"]
     # a low-resolution copy is a framing seen through fewer pixels: as blurred as a photo
     # that many times larger on each output pixel
@@ -219,26 +228,35 @@ def frame_batch(images, image_size, draws, **settings):
     return sample(levels, rows, columns, level)
 
 
+def enlarge_columns(turned, draws, **settings):
+    """The second part of `augment_batch`: the columns of the low-resolution copies, from images
+    transposed by `frame_batch(..., turned=True)`, and back upright."""
+    changes = draw_changes(draws, turned.shape[1], **settings)
+    return ops.transpose(_enlarge_rows(turned, changes["low_resolution"]), (0, 2, 1, 3))
+
+
 def finish_batch(framed, draws, **settings):
-    """The second half of `augment_batch`: the lower resolutions, then the new colours."""
+    """The last part of `augment_batch`: the rows of the low-resolution copies, then the new colours."""
     changes = draw_changes(draws, framed.shape[1], **settings)
-    return new_colours(lower_resolution(framed, changes["low_resolution"]), changes)
+    return new_colours(_enlarge_rows(framed, changes["low_resolution"]), changes)
 
 
 @functools.cache
 def compiled_augment_batch(image_size):
-    """`augment_batch(images, image_size, draws)` on TensorFlow compiled with XLA, in its two
-    halves (compiled as one, XLA recomputed the framing for every pixel the lower resolutions read):
+    """`augment_batch(images, image_size, draws)` on TensorFlow compiled with XLA, in its three
+    parts (compiled as one, XLA recomputed the framing for every pixel the lower resolutions read;
+    with a transpose and the reads after it in one part, it read each column one number at a time):
     fused into a few loops it ran several times faster on a CPU than op by op
     (docs/benchmarks.md#input-that-never-sets-the-pace). Where this TensorFlow cannot compile it,
     the same function op by op, said once."""
     import tensorflow as tf
 
-    frame = tf.function(lambda images, draws: frame_batch(images, image_size, draws), jit_compile=True)
+    frame = tf.function(lambda images, draws: frame_batch(images, image_size, draws, turned=True), jit_compile=True)
+    columns = tf.function(enlarge_columns, jit_compile=True)
     finish = tf.function(finish_batch, jit_compile=True)
 
     def compiled(images, draws):
-        return finish(frame(images, draws), draws)
+        return finish(columns(frame(images, draws), draws), draws)
 
     try:  # one small batch, now (not inside whatever is being traced): XLA compiles it here or not at all
         with tf.init_scope():
@@ -253,18 +271,23 @@ def lower_resolution(images, sizes):
     """Each image (photos, size, size, channels) as if shrunk to `sizes` (photos,) pixels a side
     and enlarged back, bilinearly, as a small web photo scaled up looks (0: left as it is). The
     images come already blurred to that scale (sampled from a coarser pyramid level), so each
-    small pixel is read at its centre; enlarging blends the two around every output pixel, down
-    the rows, then across the columns (whole rows at a time: cheap)."""
+    small pixel is read at its centre; enlarging blends the two around every output pixel, across
+    the columns, then down the rows (whole rows at a time: cheap)."""
+    columns = ops.transpose(_enlarge_rows(ops.transpose(images, (0, 2, 1, 3)), sizes), (0, 2, 1, 3))
+    return _enlarge_rows(columns, sizes)
+
+
+def _enlarge_rows(images, sizes):
+    """The rows of each image (photos, size, size, channels) as if shrunk to `sizes` (photos,)
+    rows and enlarged back: each row a blend of the two small rows around it, read at their centres."""
     size = images.shape[1]
     small = ops.where(sizes > 0, ops.floor(sizes), float(size))[:, None]  # (photos, 1)
     position = (ops.arange(size, dtype="float32")[None, :] + 0.5) * small / size - 0.5
     first = ops.floor(position)
     weight = (position - first)[:, :, None, None]
-    # the small pixels before and after each output pixel, as rows of the image at their centres
+    # the small rows before and after each output row, as rows of the image at their centres
     rows = [ops.clip(ops.round((ops.clip(first + k, 0, small - 1) + 0.5) * size / small - 0.5), 0, size - 1) for k in (0, 1)]  # fmt: skip
-    rows = [ops.cast(r, "int32") for r in rows]
-    images = _blend_rows(images, rows, weight)
-    return ops.transpose(_blend_rows(ops.transpose(images, (0, 2, 1, 3)), rows, weight), (0, 2, 1, 3))
+    return _blend_rows(images, [ops.cast(r, "int32") for r in rows], weight)
 
 
 def _blend_rows(images, rows, weight):

@@ -146,6 +146,15 @@ def test_the_batched_augmentation_is_distributed_as_the_per_photo_one():
     assert _ks(old["sharpness"], sharper["sharpness"]) > SAME_DISTRIBUTION
 
 
+def test_compiled_in_its_three_parts_it_makes_the_same_photos():
+    # the framing sampled transposed, the low resolutions' columns, then their rows and the colours
+    photos = np.random.default_rng(3).integers(0, 256, (16, 72, 72, 3)).astype("uint8")
+    rows = draws(16, seed=3)
+    assert (rows[:, 6] < augment.FRAMING["low_res_fraction"]).sum() >= 3  # low resolutions among them
+    compiled = np.asarray(augment.compiled_augment_batch(48)(tf.constant(photos), tf.constant(rows)))
+    np.testing.assert_allclose(compiled, np.asarray(augment.augment_batch(photos, 48, rows)), atol=0.05)
+
+
 def test_the_layer_augments_only_in_training_and_draws_anew_every_step():
     photos = np.random.default_rng(0).integers(0, 255, (4, 72, 72, 3)).astype("uint8")
     layer = augment.Augmentation(48, seed=3)

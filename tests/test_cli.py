@@ -182,6 +182,7 @@ def test_benchmark_json_on_the_cpu(tmp_path):
     # the new figures: each part of the input in photos/s, side by side, and which sets the pace
     assert pipeline["augmented_images_per_second"] > 0 and pipeline["per_photo_augmented_images_per_second"] > 0
     assert pipeline["augmented_ratio"] > 0 and pipeline["fit_images_per_second"] > 0
+    assert pipeline["before_augmented_images_per_second"] > 0 and pipeline["augmented_ratio_to_before"] > 0
     assert (
         pipeline["first_pass"]["tfdata_images_per_second"] > 0 and pipeline["first_pass"]["cv2_images_per_second"] > 0
     )
