@@ -205,20 +205,18 @@ def augment_batch(images, image_size, draws, **settings):
     """A new framing and a new look of every photo in a batch of decoded photos (any size, any
     number type, pixels in [0, 255]): float32 (photos, image_size, image_size, 3). `draws`:
     uniform numbers in [0, 1), shape (photos, DRAWS); settings as for `draw_changes`."""
-    turned = frame_batch(images, image_size, draws, turned=True, **settings)
+    turned = frame_batch(images, image_size, draws, **settings)
     return finish_batch(enlarge_columns(turned, draws, **settings), draws, **settings)
 
 
-def frame_batch(images, image_size, draws, turned=False, **settings):
+def frame_batch(images, image_size, draws, **settings):
     """The first part of `augment_batch`: each photo framed, mirrored and tilted, sampled from the
-    pyramid level its framing (and any lower resolution) calls for. `turned`: each image
-    transposed, its columns as rows (for `enlarge_columns`; free here, where the pixels are
-    sampled anyway)."""
+    pyramid level its framing (and any lower resolution) calls for, and transposed, its columns
+    as rows, for `enlarge_columns` (free here, where every pixel is sampled anyway)."""
     changes = draw_changes(draws, image_size, **settings)
     levels = pyramid(images)
     rows, columns, footprint = photo_coordinates(changes, tuple(levels[0].shape[1:3]), image_size)
-    if turned:
-        rows, columns = ops.transpose(rows, (0, 2, 1)), ops.transpose(columns, (0, 2, 1))
+    rows, columns = ops.transpose(rows, (0, 2, 1)), ops.transpose(columns, (0, 2, 1))
     low = changes["low_resolution"]
     # a low-resolution copy is a framing seen through fewer pixels: as blurred as a photo
     # that many times larger on each output pixel
@@ -230,7 +228,7 @@ def frame_batch(images, image_size, draws, turned=False, **settings):
 
 def enlarge_columns(turned, draws, **settings):
     """The second part of `augment_batch`: the columns of the low-resolution copies, from images
-    transposed by `frame_batch(..., turned=True)`, and back upright."""
+    transposed by `frame_batch`, and back upright."""
     changes = draw_changes(draws, turned.shape[1], **settings)
     return ops.transpose(_enlarge_rows(turned, changes["low_resolution"]), (0, 2, 1, 3))
 
@@ -251,7 +249,7 @@ def compiled_augment_batch(image_size):
     the same function op by op, said once."""
     import tensorflow as tf
 
-    frame = tf.function(lambda images, draws: frame_batch(images, image_size, draws, turned=True), jit_compile=True)
+    frame = tf.function(lambda images, draws: frame_batch(images, image_size, draws), jit_compile=True)
     columns = tf.function(enlarge_columns, jit_compile=True)
     finish = tf.function(finish_batch, jit_compile=True)
 
