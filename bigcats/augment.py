@@ -45,6 +45,11 @@ FRAMING = dict(min_side=0.6, max_stretch=1.35, max_zoom_out=1.8, zoom_out_fracti
 LOOK = dict(max_turn=0.05, brightness=0.1, contrast=0.2, colour=(0.43, 2.33), grey_fraction=0.1)
 
 
+def decoded_size(image_size):
+    """The side, in pixels, photos are decoded to for augmenting: FRAMING_MARGIN times the model's input."""
+    return round(image_size * FRAMING_MARGIN)
+
+
 def draw_changes(draws, image_size, **settings):
     """The changes for a batch, one value per photo, from `draws` (uniform numbers in [0, 1),
     shape (photos, DRAWS)). Settings as in FRAMING and LOOK: with chance `zoom_out_fraction`

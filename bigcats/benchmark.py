@@ -84,9 +84,9 @@ def benchmark_device(
 def decoded_batch(batch_size, image_size, seed=config.SEED):
     """Random photos as the training pipeline decodes them for augmenting: uint8, FRAMING_MARGIN
     times the model's input size."""
-    from bigcats.augment import FRAMING_MARGIN
+    from bigcats.augment import decoded_size
 
-    size = round(image_size * FRAMING_MARGIN)
+    size = decoded_size(image_size)
     return np.random.default_rng(seed).integers(0, 256, (batch_size, size, size, 3)).astype("uint8")
 
 
@@ -109,10 +109,10 @@ def first_pass(items, image_size, shortest=None):
     when large), 0 decodes every photo whole."""
     import tensorflow as tf
 
-    from bigcats.augment import FRAMING_MARGIN
+    from bigcats.augment import decoded_size
     from bigcats.data import decode_and_resize, exif_orientation
 
-    size = round(image_size * FRAMING_MARGIN)
+    size = decoded_size(image_size)
     paths = [str(p) for p, _ in items]
 
     def load(path, turn):

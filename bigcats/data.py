@@ -213,9 +213,9 @@ def load_for_augmenting(path, image_size, orientation=None):
     float32)."""
     import tensorflow as tf
 
-    from bigcats.augment import FRAMING_MARGIN
+    from bigcats.augment import decoded_size
 
-    return tf.cast(tf.round(load_image(path, round(image_size * FRAMING_MARGIN), orientation)), tf.uint8)
+    return tf.cast(tf.round(load_image(path, decoded_size(image_size), orientation)), tf.uint8)
 
 
 def shuffled_in_memory(decoded, count, batch_size, seed):

@@ -44,6 +44,17 @@ def random_rgb(seed, height=48, width=64):
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
+def check_framings_of_red_and_blue(out, sharp_below):
+    """Framings (photos, size, size, 3) of a photo red on the left, blue on the right: only those
+    two colours, mirrored borders included; crops in different places; some framings sharp, some at
+    a low resolution (their sharpest red edge below `sharp_below`)."""
+    assert (out[..., 1] < 1).all() and (np.abs(out[..., 0] + out[..., 2] - 255) < 2).all()
+    red_share = (out[..., 0] > 127).mean(axis=(1, 2))
+    assert red_share.max() - red_share.min() > 0.2  # crops land in different places
+    edges = np.abs(np.diff(out[..., 0], axis=2)).max(axis=(1, 2))
+    assert (edges < sharp_below).any() and (edges > 200).any()  # some sharp, some low-resolution
+
+
 @pytest.fixture
 def tiny_data(tmp_path):
     """tmp/raw/{lion,tiger}/ with 16 synthetic images each (a real, learnable signal)."""

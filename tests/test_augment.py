@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from bigcats import augment, augment_per_photo
+from conftest import check_framings_of_red_and_blue
 
 LOOK_OFF = dict(brightness=0.0, contrast=0.0, colour=(1.0, 1.0), grey_fraction=0.0)
 FRAMING_OFF = dict(zoom_out_fraction=0.0, min_side=1.0, max_stretch=1.0, low_res_fraction=0.0, max_turn=0.0)
@@ -32,11 +33,7 @@ def test_a_batch_is_reframed_within_the_photo_reproducibly():
     photo[:, 36:, 2] = 255
     out = batched(photo, 64, **LOOK_OFF)
     assert out.shape == (64, 48, 48, 3) and out.dtype == np.float32
-    assert (out[..., 1] < 1).all() and (np.abs(out[..., 0] + out[..., 2] - 255) < 2).all()
-    red_share = (out[..., 0] > 127).mean(axis=(1, 2))
-    assert red_share.max() - red_share.min() > 0.2  # crops land in different places
-    edges = np.abs(np.diff(out[..., 0], axis=2)).max(axis=(1, 2))
-    assert (edges < 150).any() and (edges > 200).any()  # some sharp, some low-resolution
+    check_framings_of_red_and_blue(out, sharp_below=150)
     np.testing.assert_array_equal(out, batched(photo, 64, **LOOK_OFF))  # the same draws, the same photos
     assert not np.array_equal(out, batched(photo, 64, seed=1, **LOOK_OFF))
 
