@@ -465,6 +465,10 @@ def main(argv=None):
     for stream in (sys.stdout, sys.stderr):  # a file name in no encoding is printed, not a crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    if argv is None:  # from a command line: TensorFlow's harmless start-up lines stay out of the terminal
+        from bigcats.startup_log import hide_harmless_lines
+
+        hide_harmless_lines()
     args.stdout = sys.stdout
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TF's warnings and errors, drop its info lines
     quiet = contextlib.redirect_stdout(sys.stderr) if getattr(args, "json", False) else contextlib.nullcontext()

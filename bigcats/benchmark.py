@@ -259,7 +259,8 @@ def fit_images_per_second(items, image_size=config.IMAGE_SIZE, batch_size=config
 
     clock = EpochTimes()
     steps = -(-len(items) // batch_size)
-    trainer.fit(dataset.repeat(), steps_per_epoch=steps, epochs=epochs, callbacks=[clock], verbose=0)
+    # shuffle=False: the pipeline shuffles (Keras would only warn that it ignores its own shuffle)
+    trainer.fit(dataset.repeat(), steps_per_epoch=steps, epochs=epochs, shuffle=False, callbacks=[clock], verbose=0)
     return len(items) / clock.seconds, setup.augment_on
 
 

@@ -37,6 +37,3 @@ def strip_tutorial_outputs(model, path, contents_manager, **kwargs):
 
     notebook = nbformat.from_dict(model["content"])
     model["content"] = strip_output(notebook, keep_output=False, keep_count=False, keep_id=False, extra_keys=EXTRA_KEYS)
-
-
-SERVER_CONFIG = {"ContentsManager": {"pre_save_hook": "bigcats.jupyter_hooks.strip_tutorial_outputs"}}

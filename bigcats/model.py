@@ -85,7 +85,8 @@ def build_cnn(image_size, num_classes=2, filters=(32, 64, 128, 256, 512), dropou
     for number, block_filters in enumerate(blocks):
         # squeeze-and-excitation only in the last two blocks, where the maps are small and it costs
         # little (docs/model-selection.md#round-7-squeeze-and-excitation-where-it-is-cheap); no
-        # pooling after the last, so a small animal is not merged with its surround first (round 6)
+        # pooling after the last, so a small animal is not merged with its surround first
+        # (docs/model-selection.md#round-6-where-the-mistakes-are-swish-and-no-last-max-pool)
         last = number == len(blocks) - 1
         x = separable_block(x, block_filters, pool=not last, excite=number >= len(blocks) - 2)
     x = layers.GlobalAveragePooling2D()(x)

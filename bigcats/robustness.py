@@ -17,7 +17,7 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 # width / height of photos as they come: square, 4:3, 3:2, 16:9, and the portrait ones. The
 # model squeezes each into a square, so a wide photo shows a thinner animal than training did.
 PHOTO_SHAPES = (1, 4 / 3, 3 / 2, 16 / 9, 3 / 4, 2 / 3)
-COPY_NAME = re.compile(r".+_(stress|farther)[0-9]+\.jpg")  # what make_stress_set writes, and may replace
+COPY_NAME = re.compile(r".+_(stress|farther|elsewhere)[0-9]+\.jpg")  # what make_stress_set writes, and may replace
 
 
 def _tilt(image, degrees):
@@ -82,7 +82,40 @@ def farther(image, rng):
     return buffer.getvalue()
 
 
-KINDS = {"stress": stress, "farther": farther}
+# How other cameras and web pipelines hand a photo over: the filters they resize with, the chroma
+# subsampling of their JPEGs (PIL: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0).
+RESAMPLING = (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS, Image.Resampling.BOX)
+SUBSAMPLING = (0, 1, 2)
+
+
+def elsewhere(image, rng):
+    """The same scene as another camera or web pipeline would hand it over, the animal whole and
+    as large: framed a little differently (80-100% of each side), another white balance and
+    exposure, any size from a thumbnail to a camera's (96-1600 px on the shorter side, so large
+    JPEGs go through the decoder's reduced scales), resized with another filter, now and then shrunk
+    and enlarged again (a copy of a copy) or sharpened, saved at another JPEG quality and chroma
+    subsampling. The proxy for photos from elsewhere (docs/model-selection.md#photos-from-elsewhere)."""
+    width, height = image.size
+    keep = rng.uniform(0.8, 1.0, 2)
+    cw, ch = max(int(width * keep[0]), 8), max(int(height * keep[1]), 8)
+    left, top = int(rng.integers(0, width - cw + 1)), int(rng.integers(0, height - ch + 1))
+    pixels = np.asarray(image.crop((left, top, left + cw, top + ch)), "float32") / 255
+    gains, gamma = np.exp(rng.uniform(-0.12, 0.12, 3)), np.exp(rng.uniform(-0.25, 0.25))
+    image = Image.fromarray(np.uint8(np.clip(pixels**gamma * gains, 0, 1) * 255 + 0.5))
+    side = int(np.exp(rng.uniform(np.log(96), np.log(1600))))
+    size = (max(round(side * cw / min(cw, ch)), 8), max(round(side * ch / min(cw, ch)), 8))
+    if rng.random() < 0.25:  # a copy of a copy: shrunk to 40-70%, then to its size
+        shrink = rng.uniform(0.4, 0.7)
+        image = image.resize((max(int(cw * shrink), 8), max(int(ch * shrink), 8)), rng.choice(RESAMPLING))
+    image = image.resize(size, rng.choice(RESAMPLING))
+    if rng.random() < 0.4:  # a camera's or an editor's sharpening
+        image = image.filter(ImageFilter.UnsharpMask(radius=rng.uniform(0.8, 2.5), percent=int(rng.uniform(60, 200))))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=int(rng.integers(35, 96)), subsampling=int(rng.choice(SUBSAMPLING)))
+    return buffer.getvalue()
+
+
+KINDS = {"stress": stress, "farther": farther, "elsewhere": elsewhere}
 
 
 def _clear_earlier_copies(out_dir):
@@ -93,7 +126,7 @@ def _clear_earlier_copies(out_dir):
     foreign = [p for p in earlier if not COPY_NAME.fullmatch(p.name)]
     if foreign:
         raise ValueError(
-            f"{out_dir} holds files that are not stress copies (nor farther-away ones), "
+            f"{out_dir} holds files that are not copies made here (stress, farther or elsewhere), "
             f"e.g. {foreign[0]}. Give make_stress_set a new or empty folder."
         )
     for path in earlier:
@@ -102,8 +135,9 @@ def _clear_earlier_copies(out_dir):
 
 def make_stress_set(items, class_names, out_dir, copies=2, seed=0, kind="stress"):
     """Write `copies` hard variants of each (path, label) into out_dir/<class>/, replacing the
-    copies an earlier run left there. kind: "stress" (every change at once, `stress`) or
-    "farther" (only from farther away, `farther`)."""
+    copies an earlier run left there. kind: "stress" (every change at once, `stress`),
+    "farther" (only from farther away, `farther`) or "elsewhere" (as another camera or web
+    pipeline would hand the photo over, `elsewhere`)."""
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r}: give one of {', '.join(map(repr, KINDS))}.")
     rng = np.random.default_rng(seed)

@@ -264,25 +264,33 @@ def _windows_preflight(python):
 # JupyterLab's question "get notified about official Jupyter news?" covers the first notebook
 # on a first start; the project's environment answers it once, for every learner.
 LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+# Its Jupyter Server saves the tutorial's notebooks as committed (bigcats/jupyter_hooks.py).
+SERVER_SETTINGS = {"ContentsManager": {"pre_save_hook": "bigcats.jupyter_hooks.strip_tutorial_outputs"}}
 
 
 def write_lab_settings(prefix=sys.prefix):
     """Merge the project's JupyterLab settings into PREFIX/share/jupyter/lab/settings/overrides.json
     (the environment's own, not the user's), and have its Jupyter Server save the tutorial's
     notebooks as committed (bigcats/jupyter_hooks.py). Returns the settings file."""
+    path = _merge_json(Path(prefix, "share", "jupyter", "lab", "settings", "overrides.json"), LAB_OVERRIDES)
+    # the environment's own server settings file: Jupyter Server reads the files in
+    # jupyter_server_config.d/ only to enable extensions, so a hook set there is never applied
+    server = _merge_json(Path(prefix, "etc", "jupyter", "jupyter_server_config.json"), SERVER_SETTINGS)
+    Path(server.parent, "jupyter_server_config.d", "bigcats.json").unlink(
+        missing_ok=True
+    )  # where earlier setups wrote it
+    return path
+
+
+def _merge_json(path, sections):
+    """Write `sections` ({section: {key: value}}) into the JSON file at `path`, keeping what else it holds."""
     import json
 
-    path = Path(prefix, "share", "jupyter", "lab", "settings", "overrides.json")
     settings = json.loads(path.read_text()) if path.exists() else {}
-    for plugin, values in LAB_OVERRIDES.items():
-        settings.setdefault(plugin, {}).update(values)
+    for section, values in sections.items():
+        settings.setdefault(section, {}).update(values)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=2))
-    server = Path(prefix, "etc", "jupyter", "jupyter_server_config.d", "bigcats.json")
-    server.parent.mkdir(parents=True, exist_ok=True)
-    server.write_text(
-        json.dumps({"ContentsManager": {"pre_save_hook": "bigcats.jupyter_hooks.strip_tutorial_outputs"}})
-    )
     return path
 
 

@@ -8,6 +8,7 @@ drops those lines, and only those, from what reaches the notebook. Anything else
 prints still shows.
 """
 
+import atexit
 import os
 import re
 import shutil
@@ -37,6 +38,11 @@ HARMLESS_LINES = [
     ),
     (
         r"This TensorFlow binary is optimized to use available CPU instructions",
+        "the CPU has instructions TensorFlow could use if built from source: no error.",
+        False,
+    ),
+    (  # the second line of the one above
+        r"^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags",
         "the CPU has instructions TensorFlow could use if built from source: no error.",
         False,
     ),
@@ -109,22 +115,30 @@ def why_harmless(line, gpu_present=None):
 
 def tensorflow_startup_lines(timeout=300):
     """[(line, why it is harmless or None)] for what `import tensorflow` and a first look at the
-    devices print, in a fresh Python (this one's), so a notebook can show and explain them."""
+    devices print, in a fresh Python (this one's), so a notebook can show and explain them. A line
+    TensorFlow prints twice (once per library that loads its logging) is listed once."""
     code = "import tensorflow as tf; tf.config.list_physical_devices()"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=False)
     gpu_present = has_nvidia_device()
-    return [(line, why_harmless(line, gpu_present)) for line in run.stderr.splitlines() if line.strip()]
+    lines = {}
+    for line in run.stderr.splitlines():
+        if line.strip():
+            lines.setdefault(_LOG_PREFIX.sub("", line), line)  # the same message at another time: once
+    return [(line, why_harmless(line, gpu_present)) for line in lines.values()]
 
 
+# what TensorFlow's C++ logging puts before each message: level, date, time, thread
+_LOG_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ")
 _installed = []
 
 
 def hide_harmless_lines():
     """From now on, drop TensorFlow's harmless start-up lines from this process's standard error.
 
-    Call it before importing TensorFlow. Every other line is passed on unchanged, in order.
-    Returns True if it was installed (once per process), False if it already was or cannot be
-    (no file descriptor 2, as on some Windows set-ups)."""
+    Call it before importing TensorFlow. Every other line is passed on unchanged, in order, and a
+    progress bar's updates (ending in a carriage return) at once; what is still on its way when
+    Python exits is passed on first. Returns True if it was installed (once per process), False
+    if it already was or cannot be (no file descriptor 2, as on some Windows set-ups)."""
     if _installed:
         return False
     try:
@@ -138,7 +152,15 @@ def hide_harmless_lines():
     thread = threading.Thread(target=_pass_on, args=(read_end, original, gpu_present), daemon=True)
     thread.start()
     _installed.append(thread)
+    atexit.register(_drain, original, thread)
     return True
+
+
+def _drain(original, thread):
+    """At exit: standard error back to where it went, and the last lines through the filter."""
+    sys.stderr.flush()
+    os.dup2(original, 2)  # closes the pipe's writing end, so the thread reads to its end
+    thread.join(timeout=5)
 
 
 def _pass_on(read_end, original, gpu_present):
@@ -147,9 +169,9 @@ def _pass_on(read_end, original, gpu_present):
         pending = b""
         while chunk := pipe.read(65536):
             pending += chunk
-            *lines, pending = pending.split(b"\n")
+            *lines, pending = re.split(rb"(?<=[\r\n])", pending)
             for line in lines:
                 if why_harmless(line.decode(errors="replace"), gpu_present) is None:
-                    os.write(original, line + b"\n")
+                    os.write(original, line)
         if pending:
             os.write(original, pending)

@@ -137,16 +137,18 @@ def build_record(data_dir, names, splits, history, seconds, setup, **settings):
 def backup_now_and_then(model_path, every_seconds=config.CHECKPOINT_SECONDS):
     """Keras' BackupAndRestore, keeping its state (weights, optimiser, epoch) in `x.backup/` beside
     the model, saved at the end of an epoch at most every `every_seconds` (not after every epoch:
-    saving takes a fair part of a short epoch on a CPU), with the curves so far beside it. A run
-    interrupted and started again resumes from the last saved epoch; `.curves` holds all epochs'."""
+    saving takes a fair part of a short epoch on a CPU), and once more when training ends, with
+    the curves so far beside it. A run interrupted and started again resumes from the last saved
+    epoch; `.curves` holds all epochs'. The folder stays until `saving.save_whole` has put the
+    model in place: Ctrl-C or a crash between the end of `fit` and the saved model loses nothing."""
     import keras
 
     folder = backup_dir(model_path)
 
     class BackupNowAndThen(keras.callbacks.BackupAndRestore):
         def __init__(self):
-            super().__init__(str(folder), save_freq="epoch", delete_checkpoint=True)
-            self.curves, self.last_save = {}, time.perf_counter()
+            super().__init__(str(folder), save_freq="epoch", delete_checkpoint=False)
+            self.curves, self.last_save, self.saved_epoch = {}, time.perf_counter(), None
 
         def on_train_begin(self, logs=None):
             super().on_train_begin(logs)  # loads the saved state, if any
@@ -158,12 +160,19 @@ def backup_now_and_then(model_path, every_seconds=config.CHECKPOINT_SECONDS):
                 self.curves.setdefault(key, []).append(float(value))
             self._current_epoch = epoch + 1  # what Keras' own on_epoch_end keeps (Keras 3.15)
             if time.perf_counter() - self.last_save >= every_seconds:
-                # Ctrl-C waits: a checkpoint cut off halfway through its weights resumed nothing
-                with ctrl_c_waits():
-                    self._save_model()  # Keras' own save: weights, optimiser state and this epoch
-                    folder.mkdir(parents=True, exist_ok=True)
-                    (folder / "curves.json").write_text(json.dumps(self.curves))
-                self.last_save = time.perf_counter()
+                self.save_now()
+
+        def on_train_end(self, logs=None):
+            if self.saved_epoch != self._current_epoch:
+                self.save_now()  # the finished state: resuming it only saves the model
+
+        def save_now(self):
+            # Ctrl-C waits: a checkpoint cut off halfway through its weights resumed nothing
+            with ctrl_c_waits():
+                self._save_model()  # Keras' own save: weights, optimiser state and this epoch
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "curves.json").write_text(json.dumps(self.curves))
+            self.last_save, self.saved_epoch = time.perf_counter(), self._current_epoch
 
     return BackupNowAndThen()
 

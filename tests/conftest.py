@@ -1,7 +1,16 @@
 """Shared fixtures: tiny data sets and broken files made by the tests themselves."""
 
+import contextlib
 import io
+import json
 import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +70,75 @@ def tiny_data(tmp_path):
     from bigcats.synthetic import make_synthetic_dataset
 
     return make_synthetic_dataset(tmp_path / "raw", per_class=16)
+
+
+def git(*args, cwd):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def clone(tmp_path, name):
+    """A fresh clone of this checkout's HEAD, as a learner gets it."""
+    target = tmp_path / name
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(target)], check=True)
+    return target
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def jupyter_api(base, token, path, method="GET", body=None):
+    """A call to a Jupyter Server's REST API; JSON in and out."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{base}{path}?token={token}", data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+@contextlib.contextmanager
+def jupyterlab_in(checkout, tmp_path):
+    """JupyterLab started from the project's environment as the README starts it
+    (`.venv/bin/jupyter lab notebooks/`, here on 127.0.0.1 with a token), in `checkout`, whose
+    bigcats it imports (as that checkout's own environment would); stopped, with its kernels, after.
+    Yields (base URL, token)."""
+    port, token = free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(checkout),
+        "BIGCATS_DATA_DIR": str(tmp_path / "data" / "raw"),
+        "BIGCATS_MODELS_DIR": str(tmp_path / "models"),
+        "BIGCATS_REPORTS_DIR": str(tmp_path / "reports"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),  # no settings of this machine's user
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+    jupyter = Path(sys.executable).parent / "jupyter"
+    command = [str(jupyter), "lab", "notebooks/", "--no-browser", "--ip=127.0.0.1", f"--port={port}"]
+    command += [f"--IdentityProvider.token={token}"]
+    command += ["--allow-root"] if os.geteuid() == 0 else []  # CI runs as root
+    log_path = tmp_path / "jupyterlab.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            command, cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and server.poll() is None:
+                try:
+                    jupyter_api(base, token, "/api/status")
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                raise RuntimeError("JupyterLab did not start:\n" + log_path.read_text()[-3000:])
+            yield base, token
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)

@@ -4,71 +4,28 @@ runs through the Run menu without an error, and shows the environment findings.
 Needs Debian's chromium and chromium-driver (.ci/run installs them) and selenium
 (requirements.txt); skips, saying why, where they are missing."""
 
-import json
-import os
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from conftest import ROOT
+from conftest import clone, git, jupyter_api, jupyterlab_in
 
 pytestmark = pytest.mark.browser
 NOTEBOOK = "notebooks/01_environment_check.ipynb"
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def api(base, token, path):
-    with urllib.request.urlopen(f"{base}{path}?token={token}", timeout=5) as response:
-        return json.loads(response.read())
+@pytest.fixture
+def checkout(tmp_path):
+    """A fresh clone, as a learner has it."""
+    return clone(tmp_path, "learner")
 
 
 @pytest.fixture
-def jupyterlab(tmp_path):
-    """JupyterLab from the project's environment on 127.0.0.1, stopped (with its children) after."""
-    port, token = free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "BIGCATS_DATA_DIR": str(tmp_path / "data" / "raw"),
-        "BIGCATS_MODELS_DIR": str(tmp_path / "models"),
-        "BIGCATS_REPORTS_DIR": str(tmp_path / "reports"),
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),  # no settings of this machine's user
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-    }
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}"]
-    command += [f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}"]
-    command += ["--allow-root"] if os.geteuid() == 0 else []  # CI runs as root
-    log = open(tmp_path / "jupyterlab.log", "w")  # noqa: SIM115 -- closed after the server stops
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            api(base, token, "/api/status")
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        os.killpg(server.pid, signal.SIGTERM)
-        pytest.fail("JupyterLab did not start:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:])
-    yield base, token
-    os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-    log.close()
+def jupyterlab(checkout, tmp_path):
+    """JupyterLab from the project's environment, in the clone, on 127.0.0.1."""
+    with jupyterlab_in(checkout, tmp_path) as server:
+        yield server
 
 
 @pytest.fixture
@@ -99,12 +56,12 @@ def wait_for(condition, timeout, what):
     pytest.fail(f"waited {timeout} s for {what}")
 
 
-def test_notebook_01_runs_in_jupyterlab_on_the_projects_kernel(jupyterlab, browser, tmp_path):
+def test_notebook_01_runs_in_jupyterlab_on_the_projects_kernel(jupyterlab, browser, checkout, tmp_path):
     from selenium.webdriver.common.by import By
 
     base, token = jupyterlab
     start = time.monotonic()
-    browser.get(f"{base}/lab/tree/{NOTEBOOK}?reset&token={token}")
+    browser.get(f"{base}/lab/tree/{NOTEBOOK.removeprefix('notebooks/')}?reset&token={token}")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell"), 120, "the notebook")
     kernel = wait_for(
         lambda: next(
@@ -130,7 +87,7 @@ def test_notebook_01_runs_in_jupyterlab_on_the_projects_kernel(jupyterlab, brows
 
     wait_for(lambda: "Blocking problems:" in outputs(), 240, "the last cell's output")
     wait_for(
-        lambda: all(s["kernel"]["execution_state"] == "idle" for s in api(base, token, "/api/sessions")),
+        lambda: all(s["kernel"]["execution_state"] == "idle" for s in jupyter_api(base, token, "/api/sessions")),
         60,
         "an idle kernel",
     )
@@ -146,4 +103,22 @@ def test_notebook_01_runs_in_jupyterlab_on_the_projects_kernel(jupyterlab, brows
     assert "Blocking problems: 0" in text and "harmless: " in text
     news = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".jp-toast-message, .Toastify__toast")]
     assert not [message for message in news if "news" in message.lower()], news
+    # saved as a learner saves (Ctrl+S): the outputs stay on screen, the file stays as committed
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    saved_before = jupyter_api(base, token, "/api/contents/" + NOTEBOOK.removeprefix("notebooks/"))["last_modified"]
+    browser.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell").click()
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
+    wait_for(
+        lambda: (
+            jupyter_api(base, token, "/api/contents/" + NOTEBOOK.removeprefix("notebooks/"))["last_modified"]
+            != saved_before
+        ),
+        30,
+        "the save",
+    )
+    assert "Blocking problems:" in outputs()  # still on screen
+    assert git("status", "--porcelain", cwd=checkout) == ""
+    assert '"output_type"' not in (checkout / NOTEBOOK).read_text()
     print(f"browser test: {time.monotonic() - start:.0f} s, screenshot {tmp_path / 'notebook-01.png'}")

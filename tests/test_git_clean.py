@@ -10,17 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ROOT
-
-
-def git(*args, cwd):
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
-
-
-def clone(tmp_path, name):
-    target = tmp_path / name
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(target)], check=True)
-    return target
+from conftest import ROOT, clone, git, jupyter_api, jupyterlab_in
 
 
 def save_as_jupyterlab_would(path):
@@ -59,30 +49,43 @@ def test_without_the_filter_the_same_save_would_dirty_the_clone(tmp_path, nbstri
     assert "01_environment_check.ipynb" in git("status", "--porcelain", cwd=checkout)
 
 
+@pytest.mark.slow
 def test_jupyterlab_saves_a_run_tutorial_notebook_as_committed_so_git_pull_works(tmp_path, nbstripout):
-    """Through the contents manager JupyterLab saves with, configured as setup_env configures it."""
-    import asyncio
-    import json
-
-    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
-
-    from bigcats import jupyter_hooks
-    from bigcats.setup_plan import write_lab_settings
-
+    """A real JupyterLab from the project's environment, started as the README starts it (nothing
+    handed in by the test): a run notebook saved through its contents API, as JupyterLab's save
+    and autosave do, lands on disk as committed; a learner's own notebook keeps its outputs."""
     checkout = clone(tmp_path, "learner")
-    write_lab_settings(tmp_path / "env")
-    config = json.loads((tmp_path / "env" / "etc" / "jupyter" / "jupyter_server_config.d" / "bigcats.json").read_text())
-    hook = config["ContentsManager"]["pre_save_hook"]
-    assert hook == "bigcats.jupyter_hooks.strip_tutorial_outputs"
-    jupyter_hooks.PROJECT_ROOT = checkout  # the hook's own checkout is the clone's
-    manager = AsyncLargeFileManager(root_dir=str(checkout), pre_save_hook=hook)
-    for path in ["notebooks/04_train_cnn.ipynb", "notebooks/mine.ipynb"]:
-        model = asyncio.run(manager.get("notebooks/04_train_cnn.ipynb", content=True))
-        notebook = model["content"]
+    committed = (checkout / "notebooks" / "04_train_cnn.ipynb").read_bytes()
+    with jupyterlab_in(checkout, tmp_path) as (base, token):
+        model = jupyter_api(base, token, "/api/contents/04_train_cnn.ipynb")
+        notebook = nbformat.from_dict(model["content"])
         for count, cell in enumerate(c for c in notebook.cells if c.cell_type == "code"):
             cell.execution_count = count + 1
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a learner's output\n")]
-        notebook.metadata.language_info["version"] = "3.12.9"
-        asyncio.run(manager.save({"type": "notebook", "format": "json", "content": notebook}, path))
+        notebook.metadata.language_info["version"] = "3.12.9"  # the kernel's Python fills this in
+        for name in ("04_train_cnn.ipynb", "mine.ipynb"):
+            body = {"type": "notebook", "format": "json", "content": notebook}
+            jupyter_api(base, token, f"/api/contents/{name}", method="PUT", body=body)
     assert git("status", "--porcelain", cwd=checkout) == "?? notebooks/mine.ipynb\n"  # the tutorial's: as committed
+    on_disk = (checkout / "notebooks" / "04_train_cnn.ipynb").read_text()
+    assert "a learner's output" not in on_disk and '"execution_count": null' in on_disk
+    assert (checkout / "notebooks" / "04_train_cnn.ipynb").read_bytes() == committed
     assert "a learner's output" in (checkout / "notebooks" / "mine.ipynb").read_text()  # a learner's own: kept
+
+
+def test_setup_writes_the_save_hook_where_jupyter_server_applies_it(tmp_path):
+    """In the environment's jupyter_server_config.json, merged with what is there; not in
+    jupyter_server_config.d/, which Jupyter Server reads only to enable extensions."""
+    import json
+
+    from bigcats.setup_plan import write_lab_settings
+
+    config_dir = tmp_path / "etc" / "jupyter"
+    (config_dir / "jupyter_server_config.d").mkdir(parents=True)
+    (config_dir / "jupyter_server_config.d" / "bigcats.json").write_text("{}")  # an earlier setup's
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"open_browser": False}}))
+    write_lab_settings(tmp_path)
+    config = json.loads((config_dir / "jupyter_server_config.json").read_text())
+    assert config["ContentsManager"]["pre_save_hook"] == "bigcats.jupyter_hooks.strip_tutorial_outputs"
+    assert config["ServerApp"] == {"open_browser": False}
+    assert not (config_dir / "jupyter_server_config.d" / "bigcats.json").exists()

@@ -60,7 +60,7 @@ def test_a_new_stress_set_replaces_the_last_one_and_touches_nothing_else(tmp_pat
 
     mine = out / "tiger" / "my_photo.jpg"
     mine.write_bytes(b"not ours")
-    with pytest.raises(ValueError, match="not stress copies"):
+    with pytest.raises(ValueError, match="not copies made here"):
         make_stress_set(items, ["lion", "tiger"], out)
     assert mine.read_bytes() == b"not ours" and (out / "lion" / "src0_stress0.jpg").exists()
 
@@ -84,3 +84,23 @@ def test_farther_copies_are_the_whole_photo_farther_away_and_unknown_kinds_are_r
     assert {Image.open(out / f).size for f in files} == {(160, 120)}  # the frame stays; the photo shrinks in it
     with pytest.raises(ValueError, match="kind='closer'"):
         make_stress_set(items, ["lion", "tiger"], tmp_path / "x", kind="closer")
+
+
+def test_copies_from_elsewhere_come_at_every_size_subsampling_and_colour_the_scene_unchanged(tmp_path):
+    from PIL import JpegImagePlugin
+
+    path = tmp_path / "src.jpg"
+    path.write_bytes(jpeg_bytes(random_rgb(3, 120, 160)))
+    out = make_stress_set([(path, 0)], ["lion", "tiger"], tmp_path / "elsewhere", copies=24, seed=2, kind="elsewhere")
+    files = sorted(out.rglob("*.jpg"))
+    assert len(files) == 24 and all(check_file(f).usable for f in files)
+    sides = [min(Image.open(f).size) for f in files]
+    assert min(sides) < 200 and max(sides) >= 2 * 144  # thumbnails, and JPEGs the decoder reads at a reduced scale
+    for f in files:  # the same scene: the aspect of an 80-100% crop of each side
+        width, height = Image.open(f).size
+        assert 0.8 * 160 / 120 - 0.05 <= width / height <= 160 / (0.8 * 120) + 0.05
+    subsampling = {JpegImagePlugin.get_sampling(Image.open(f)) for f in files}
+    assert len(subsampling) >= 2  # 4:4:4, 4:2:2 and 4:2:0 all come
+    means = [np.asarray(Image.open(f).convert("RGB"), "float32").mean(axis=(0, 1)) for f in files]
+    red_over_blue = [m[0] / m[2] for m in means]
+    assert max(red_over_blue) - min(red_over_blue) > 0.1  # other white balances

@@ -217,3 +217,28 @@ def test_restart_starts_afresh_and_other_settings_are_not_resumed(cats, tmp_path
     with pytest.raises(ValueError, match="other settings"):
         resume_point(model, {"epochs": 9})
     assert resume_point(model, {"epochs": 9}, restart=True) == 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_after_training_before_the_model_is_saved_loses_nothing(cats, tmp_path, monkeypatch, capsys):
+    """The window between the end of fit and the saved model: the finished state stays to resume from."""
+    from bigcats import train as training
+
+    _, lions_tigers, _ = cats
+    model = tmp_path / "late.keras"
+    settings = dict(epochs=2, image_size=32, batch_size=8, verbose=0)
+    real_save = training.save_whole
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "save_whole", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(lions_tigers, model, **settings)
+    assert not model.exists()
+    assert json.loads((backup_dir(model) / "training_metadata.json").read_text())["epoch"] == 2
+    monkeypatch.setattr(training, "save_whole", real_save)
+    _, record = training.train(lions_tigers, model, **settings)
+    assert "after epoch 2 of 2" in capsys.readouterr().out
+    assert model.exists() and record["epochs_run"] == 2 and len(record["history"]["val_loss"]) == 2
+    assert not backup_dir(model).exists()
