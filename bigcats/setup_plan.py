@@ -276,9 +276,8 @@ def write_lab_settings(prefix=sys.prefix):
     # the environment's own server settings file: Jupyter Server reads the files in
     # jupyter_server_config.d/ only to enable extensions, so a hook set there is never applied
     server = _merge_json(Path(prefix, "etc", "jupyter", "jupyter_server_config.json"), SERVER_SETTINGS)
-    Path(server.parent, "jupyter_server_config.d", "bigcats.json").unlink(
-        missing_ok=True
-    )  # where earlier setups wrote it
+    earlier = Path(server.parent, "jupyter_server_config.d", "bigcats.json")  # where earlier setups wrote it
+    earlier.unlink(missing_ok=True)
     return path
 
 

@@ -174,6 +174,10 @@ def backup_now_and_then(model_path, every_seconds=config.CHECKPOINT_SECONDS):
                 (folder / "curves.json").write_text(json.dumps(self.curves))
             self.last_save, self.saved_epoch = time.perf_counter(), self._current_epoch
 
+        def forget(self):
+            """Once the model is saved whole: the state to resume from goes (`save_whole` does this itself)."""
+            shutil.rmtree(folder, ignore_errors=True)
+
     return BackupNowAndThen()
 
 

@@ -22,6 +22,15 @@ def bigcats(*args, cwd=ROOT):
     )
 
 
+def assert_no_harmless_lines(stderr):
+    """The command line hides TensorFlow's harmless start-up lines, as the notebooks do."""
+    from bigcats.startup_log import has_nvidia_device, why_harmless
+
+    if not has_nvidia_device():
+        shown = [line for line in stderr.splitlines() if why_harmless(line, gpu_present=False)]
+        assert not shown, shown
+
+
 def json_lines(stdout):
     return [json.loads(line) for line in stdout.splitlines()]
 
@@ -60,6 +69,7 @@ def trained(tmp_path_factory):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "saved" in done.stdout
+    assert_no_harmless_lines(done.stderr)
     sizes = json.loads(model.with_suffix(".history.json").read_text())["split_sizes"]
     train = sizes["train"]
     assert (
@@ -84,6 +94,7 @@ def test_evaluate_json(trained):
     _, data, model = trained
     done = bigcats("evaluate", "--model", model, "--data", data, "--split", "all", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
+    assert_no_harmless_lines(done.stderr)
     result = json.loads(done.stdout)
     assert {"n", "accuracy", "precision", "recall", "f1", "class_names", "confusion_matrix"} <= set(result)
     assert result["n"] == 32 and sum(map(sum, result["confusion_matrix"])) == 32
