@@ -13,7 +13,20 @@ import re
 from pathlib import Path
 
 TUTORIAL_NOTEBOOK = re.compile(r"^notebooks/\d\d_[^/]+\.ipynb$")
-EXTRA_KEYS = ["metadata.language_info.version"]  # the kernel's Python: differs from learner to learner
+# What the git filter strips besides outputs and counts: nbstripout's own list (its command line
+# adds it; `strip_output` does not), and the kernel's Python, which differs from learner to learner.
+# JupyterLab writes the cell keys when a learner collapses or scrolls an output, or records timing.
+EXTRA_KEYS = [
+    "metadata.signature",
+    "metadata.widgets",
+    "cell.metadata.collapsed",
+    "cell.metadata.ExecuteTime",
+    "cell.metadata.execution",
+    "cell.metadata.heading_collapsed",
+    "cell.metadata.hidden",
+    "cell.metadata.scrolled",
+    "metadata.language_info.version",
+]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,7 +41,8 @@ def is_tutorial_notebook(path, root_dir):
 
 def strip_tutorial_outputs(model, path, contents_manager, **kwargs):
     """Jupyter Server's pre_save_hook: a tutorial notebook is saved without outputs, execution
-    counts or the kernel's Python version, exactly as nbstripout (the git filter) writes it."""
+    counts, timings, collapsed outputs or the kernel's Python version, exactly as nbstripout (the
+    git filter) writes it."""
     from nbstripout import strip_output
 
     if model.get("type") != "notebook" or not is_tutorial_notebook(path, contents_manager.root_dir):

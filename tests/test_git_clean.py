@@ -13,13 +13,20 @@ import pytest
 from conftest import ROOT, clone, git, jupyter_api, jupyterlab_in
 
 
-def save_as_jupyterlab_would(path):
-    notebook = nbformat.read(path, as_version=4)
+def run_as_a_learner(notebook):
+    """What a run in JupyterLab leaves in a notebook: outputs, counts, the kernel's Python version,
+    an output collapsed and one scrolled, the timings JupyterLab records when asked to."""
     for count, cell in enumerate(c for c in notebook.cells if c.cell_type == "code"):
         cell.execution_count = count + 1
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a learner's output\n")]
+        cell.metadata["execution"] = {"iopub.status.idle": "2026-12-02T14:00:37.783877Z"}
+        cell.metadata["collapsed" if count % 2 else "scrolled"] = True
     notebook.metadata.language_info["version"] = "3.12.9"  # the kernel's Python fills this in
-    nbformat.write(notebook, path)
+    return notebook
+
+
+def save_as_jupyterlab_would(path):
+    nbformat.write(run_as_a_learner(nbformat.read(path, as_version=4)), path)
 
 
 @pytest.fixture
@@ -58,11 +65,7 @@ def test_jupyterlab_saves_a_run_tutorial_notebook_as_committed_so_git_pull_works
     committed = (checkout / "notebooks" / "04_train_cnn.ipynb").read_bytes()
     with jupyterlab_in(checkout, tmp_path) as (base, token):
         model = jupyter_api(base, token, "/api/contents/04_train_cnn.ipynb")
-        notebook = nbformat.from_dict(model["content"])
-        for count, cell in enumerate(c for c in notebook.cells if c.cell_type == "code"):
-            cell.execution_count = count + 1
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a learner's output\n")]
-        notebook.metadata.language_info["version"] = "3.12.9"  # the kernel's Python fills this in
+        notebook = run_as_a_learner(nbformat.from_dict(model["content"]))
         for name in ("04_train_cnn.ipynb", "mine.ipynb"):
             body = {"type": "notebook", "format": "json", "content": notebook}
             jupyter_api(base, token, f"/api/contents/{name}", method="PUT", body=body)
