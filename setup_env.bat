@@ -3,10 +3,15 @@ rem Set up (or update) the bigcats environment on native Windows. Safe to re-run
 rem
 rem   setup_env.bat          .venv, the pinned packages, the "Python (bigcats)" Jupyter kernel
 rem                          (in PowerShell: .\setup_env.bat)
+rem   setup_env.bat --cpu    never a GPU build
+rem   setup_env.bat --backend torch^|jax^|tensorflow
+rem                          Keras' backend, instead of the one chosen for this machine
 rem
 rem The truth about GPUs here: TensorFlow 2.10 was the last release with GPU support on native
-rem Windows. TensorFlow 2.21 (what this project uses) runs on the CPU on native Windows. For an
-rem NVIDIA GPU, use WSL2 and run setup_env.sh inside it; this script prints the exact commands.
+rem Windows; TensorFlow 2.21 (what this project uses) runs on the CPU here. With an NVIDIA card
+rem PyTorch's CUDA build takes (Turing or newer, driver 580+), Keras trains on PyTorch instead
+rem (bigcats\setup_plan.py decides; TensorFlow stays, for tf.data). WSL2 is TensorFlow's GPU
+rem route; this script prints the exact commands where it is the only one.
 rem
 rem Written for cmd.exe: no delayed expansion (a "!" in a folder name would break it), no && or ||
 rem chains (every step checks "if errorlevel 1"), and no variable set and read in one ( ) block.
@@ -27,6 +32,29 @@ set "VENV=.venv"
 if not "%BIGCATS_VENV%"=="" set "VENV=%BIGCATS_VENV%"
 set "PYEXE=%VENV%\Scripts\python.exe"
 set "PLAN=%TEMP%\bigcats-setup-plan-%RANDOM%.txt"
+
+rem --- options: passed on to bigcats\setup_plan.py ---------------------------------------------
+set "PLAN_FLAGS="
+:options
+if "%~1"=="" goto :options_done
+if /i "%~1"=="--cpu" goto :option_cpu
+if /i "%~1"=="--backend" goto :option_backend
+echo unknown option: %~1   (setup_env.bat [--cpu] [--backend tensorflow^|torch^|jax])
+goto :failed
+:option_cpu
+set "PLAN_FLAGS=%PLAN_FLAGS% --cpu"
+shift
+goto :options
+:option_backend
+if /i not "%~2"=="tensorflow" if /i not "%~2"=="torch" if /i not "%~2"=="jax" goto :bad_backend
+set "PLAN_FLAGS=%PLAN_FLAGS% --backend %~2"
+shift
+shift
+goto :options
+:bad_backend
+echo --backend takes tensorflow, torch or jax, not "%~2"
+goto :failed
+:options_done
 
 rem --- an environment that is already here --------------------------------------------------
 if exist "%VENV%\bin\python" if not exist "%PYEXE%" goto :linux_venv
@@ -76,7 +104,7 @@ rem bigcats\setup_plan.py decides (the same logic as setup_env.sh, tested for Wi
 rem Linux and macOS): extra packages on stdout, advice on stderr.
 :plan
 echo ==^> Checking this machine for a GPU route
-"%PYEXE%" -m bigcats.setup_plan > "%PLAN%"
+"%PYEXE%" -m bigcats.setup_plan %PLAN_FLAGS% > "%PLAN%"
 if errorlevel 1 goto :step_failed
 set "EXTRA="
 set /p EXTRA=<"%PLAN%"
@@ -99,6 +127,9 @@ rem --sys-prefix: the kernel belongs to this environment; another copy's setup c
 "%PYEXE%" -m ipykernel install --sys-prefix --name bigcats --display-name "Python (bigcats)"
 if errorlevel 1 goto :step_failed
 "%PYEXE%" -m bigcats.setup_plan --lab-settings
+if errorlevel 1 goto :step_failed
+rem the backend where the command line and the kernel read it (KERAS_BACKEND set by hand still wins)
+"%PYEXE%" -m bigcats.setup_plan %PLAN_FLAGS% --save-backend
 if errorlevel 1 goto :step_failed
 git rev-parse --git-dir >nul 2>&1
 if errorlevel 1 goto :import_check

@@ -4,6 +4,9 @@
 #   ./setup_env.sh            virtual environment in .venv, packages, the "Python (bigcats)" kernel
 #   ./setup_env.sh --cpu      never install the CUDA libraries, even where an NVIDIA driver works
 #   ./setup_env.sh --metal    on Apple silicon, add tensorflow-metal (the Apple GPU plugin)
+#   ./setup_env.sh --backend torch|jax|tensorflow
+#                             Keras' backend, instead of the one chosen for this machine (TensorFlow,
+#                             or PyTorch where only it reaches the GPU: Blackwell cards, Apple silicon)
 #
 # Environment: PYTHON=/path/to/python3.x picks the interpreter; BIGCATS_VENV picks the folder.
 set -euo pipefail
@@ -12,14 +15,22 @@ cd "$(dirname "$0")"
 VENV="${BIGCATS_VENV:-.venv}"
 WANT_CPU=0
 WANT_METAL=0
-for arg in "$@"; do
-  case "$arg" in
+BACKEND=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --cpu) WANT_CPU=1 ;;
     --metal) WANT_METAL=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) echo "unknown option: $arg (see ./setup_env.sh --help)" >&2; exit 2 ;;
+    --backend) BACKEND="${2:-}"; shift ;;
+    --backend=*) BACKEND="${1#--backend=}" ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1 (see ./setup_env.sh --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+case "$BACKEND" in
+  ""|tensorflow|torch|jax) ;;
+  *) echo "--backend takes tensorflow, torch or jax, not '$BACKEND'" >&2; exit 2 ;;
+esac
 
 say() { printf '\n==> %s\n' "$*"; }
 
@@ -65,6 +76,7 @@ say "Checking this machine for a GPU route"
 PLAN_FLAGS=()
 [ "$WANT_CPU" = 1 ] && PLAN_FLAGS+=(--cpu)
 [ "$WANT_METAL" = 1 ] && PLAN_FLAGS+=(--metal)
+[ -n "$BACKEND" ] && PLAN_FLAGS+=(--backend "$BACKEND")
 # (the ${a[@]+...} form: macOS's bash 3.2 calls an empty array unbound under set -u)
 EXTRA="$("$VENV/bin/python" -m bigcats.setup_plan ${PLAN_FLAGS[@]+"${PLAN_FLAGS[@]}"})" || exit 1
 
@@ -85,6 +97,8 @@ say "Registering the Jupyter kernel 'Python (bigcats)' inside $VENV"
 # it; JupyterLab started from this environment ($VENV/bin/jupyter lab) finds it first.
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name bigcats --display-name "Python (bigcats)"
 "$VENV/bin/python" -m bigcats.setup_plan --lab-settings
+# the backend where the command line and the kernel read it (KERAS_BACKEND set by hand still wins)
+"$VENV/bin/python" -m bigcats.setup_plan --save-backend ${PLAN_FLAGS[@]+"${PLAN_FLAGS[@]}"}
 if "$VENV/bin/jupyter" kernelspec list 2>/dev/null | grep -q "^ *bigcats .*\.local/share/jupyter"; then
   echo "note: an older user-wide 'bigcats' kernel exists (from an earlier setup, maybe of another copy)." >&2
   echo "      JupyterLab started from $VENV uses this environment's own; remove the old one with:" >&2
@@ -97,5 +111,5 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 fi
 
 say "Done. Next:"
-echo "    $VENV/bin/python -m bigcats doctor      # what TensorFlow sees, with fixes"
+echo "    $VENV/bin/python -m bigcats doctor      # which backend trains, what it sees, with fixes"
 echo "    $VENV/bin/jupyter lab notebooks/          # the tutorial; pick the 'Python (bigcats)' kernel"

@@ -5,3 +5,9 @@ it, so `python -m bigcats --help` and the setup scripts stay fast.
 """
 
 __version__ = "0.1.0"
+
+from bigcats.backends import use_saved_choice
+
+# setup's choice of Keras backend for this environment (TensorFlow, or PyTorch where only it
+# reaches the GPU), unless KERAS_BACKEND is set by hand: before anything imports Keras
+use_saved_choice()

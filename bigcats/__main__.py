@@ -443,13 +443,22 @@ def build_parser():
 
 
 def check_keras_backend():
-    """This project runs Keras on TensorFlow; a KERAS_BACKEND set in the shell would make Keras
-    load another framework (or fail to), far from the cause."""
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow").strip().lower()
-    if backend not in ("", "tensorflow"):
+    """Keras runs on TensorFlow, PyTorch or JAX here (`bigcats.backends`); a KERAS_BACKEND naming
+    another framework, or one not installed, would fail far from the cause."""
+    import importlib.util
+
+    from bigcats.backends import BACKENDS
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow").strip().lower() or "tensorflow"
+    if backend not in BACKENDS:
         raise ValueError(
-            f"KERAS_BACKEND={backend} is set in your shell, but bigcats runs Keras on TensorFlow. Run "
-            f"`unset KERAS_BACKEND` (or set it to tensorflow) and try again."
+            f"KERAS_BACKEND={backend} is set, but bigcats runs Keras on {', '.join(BACKENDS)}. Set one of "
+            "those, or `unset KERAS_BACKEND` for the one setup chose."
+        )
+    if importlib.util.find_spec(backend) is None:
+        raise ValueError(
+            f"KERAS_BACKEND={backend}, but {backend} is not installed in this environment. Run "
+            f"./setup_env.sh --backend {backend} (Windows: setup_env.bat --backend {backend}), or `unset KERAS_BACKEND`."
         )
 
 

@@ -15,9 +15,17 @@ from bigcats import config
 
 
 def available_devices():
-    import tensorflow as tf
+    """The devices the active Keras backend trains on: TensorFlow's logical CPU and GPUs; for
+    PyTorch or JAX the CPU and the backend's GPU (`bigcats.backends`)."""
+    import keras
 
-    return [d.name for d in tf.config.list_logical_devices() if d.device_type in ("CPU", "GPU")]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_logical_devices() if d.device_type in ("CPU", "GPU")]
+    from bigcats.backends import gpus
+
+    return ["cpu"] + [gpu["name"] for gpu in gpus()[:1]]
 
 
 def time_training_steps(model, x, y, steps=5, warmup_steps=2, repeats=3):
@@ -57,23 +65,23 @@ def benchmark_device(
 ):
     """{name, kind, images_per_second, warmup_seconds, repeats_seconds} for one device, and
     augmented_images_per_second: the same steps with the augmentation inside them, from photos as
-    decoded (as `bigcats train` runs them on a GPU)."""
-    import tensorflow as tf
+    decoded (as `bigcats train` runs them on a GPU). `device` as `available_devices` names it."""
+    import keras
 
     from bigcats.augment import with_augmentation
     from bigcats.model import build_cnn, compile_model
 
     x, y = random_batch(batch_size, image_size, seed)
     photos = decoded_batch(batch_size, image_size, seed)
-    with tf.device(device):
-        x, y, photos = tf.constant(x), tf.constant(y), tf.constant(photos)
+    with keras.device(device):
+        x, y, photos = (keras.ops.convert_to_tensor(value) for value in (x, y, photos))
         model = compile_model(build_cnn(image_size, seed=seed))
         warmup, runs = time_training_steps(model, x, y, steps, warmup_steps, repeats)
         augmented = compile_model(with_augmentation(build_cnn(image_size, seed=seed), image_size, seed))
         _, augmented_runs = time_training_steps(augmented, photos, y, steps, warmup_steps, repeats)
     return {
         "name": device,
-        "kind": "GPU" if ":GPU:" in device.upper() else "CPU",
+        "kind": "CPU" if "CPU" in device.upper() else "GPU",
         "images_per_second": steps * batch_size / statistics.median(runs),
         "warmup_seconds": warmup,
         "repeats_seconds": runs,
@@ -193,10 +201,7 @@ def benchmark_pipeline(
     # slowing the one being timed and later handing out batches it made in that time.
     batches = -(-len(items) // batch_size)
     per_photo = per_photo_dataset(items, image_size, batch_size)
-    datasets = {
-        "batched": make_dataset(items, image_size, batch_size, training=True).repeat(),
-        "per_photo": per_photo.repeat(),
-    }
+    datasets = {"batched": batched_augmentation(items, image_size, batch_size), "per_photo": per_photo.repeat()}
     rates = {"batched": [], "per_photo": [], "before": []}
     for _ in range(epochs):  # interleaved, round by round, so a slow spell of the machine slows both
         for name, dataset in datasets.items():
@@ -217,11 +222,39 @@ def benchmark_pipeline(
     return result
 
 
+def batched_augmentation(items, image_size, batch_size):
+    """Batches of augmented photos, repeating, as training gets them: from the tf.data pipeline on
+    TensorFlow; on PyTorch or JAX (whose operations cannot run inside tf.data) the decoded photos
+    from tf.data, augmented by the `Augmentation` layer on the backend's device, as in the training step."""
+    import keras
+
+    from bigcats.augment import Augmentation
+    from bigcats.data import make_dataset
+
+    if keras.backend.backend() == "tensorflow":
+        return make_dataset(items, image_size, batch_size, training=True).repeat()
+    decoded = make_dataset(items, image_size, batch_size, training=True, augment_in="step").repeat()
+    return InTheStep(decoded, Augmentation(image_size, seed=config.SEED))
+
+
+class InTheStep:
+    """A pipeline of decoded photos, each batch augmented by `layer` when it is read."""
+
+    def __init__(self, decoded, layer):
+        self.decoded, self.layer = decoded, layer
+
+    def __iter__(self):
+        return ((self.layer(images, training=True), labels) for images, labels in self.decoded)
+
+
 def _read(reader, batches):
-    """Seconds to read `batches` batches from an iterator."""
+    """Seconds to read `batches` batches from an iterator (the images brought to the host)."""
+    import keras
+
     start = time.perf_counter()
     for _ in range(batches):
-        next(reader)[0].numpy()
+        images = next(reader)[0]
+        images.numpy() if hasattr(images, "graph") else keras.ops.convert_to_numpy(images)
     return time.perf_counter() - start
 
 
@@ -296,9 +329,7 @@ def run_benchmark(
         f"(median), {warmup_steps} warm-up steps excluded"
     ]
     if gpu is None:
-        from bigcats.doctor import gather_facts, why_no_gpu
-
-        notes.append("No GPU visible to TensorFlow, so no speed-up can be measured: " + why_no_gpu(gather_facts()))
+        notes.append(_no_gpu_note())
     result = {"devices": results, "gpu_speedup": gpu / cpu if gpu and cpu else None, "pipeline": None, "notes": notes}
 
     data_dir, synthetic = resolve_data_dir(data_dir or config.DATA_DIR)
@@ -318,6 +349,17 @@ def run_benchmark(
             result["pipeline"]["augmented_images_per_second"], max(gpu or 0, cpu or 0), gpu is not None, fit
         )
     return result
+
+
+def _no_gpu_note():
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        return f"No GPU visible to Keras on {backend}, so no speed-up can be measured (`python -m bigcats doctor` says why)."
+    from bigcats.doctor import gather_facts, why_no_gpu
+
+    return "No GPU visible to TensorFlow, so no speed-up can be measured: " + why_no_gpu(gather_facts())
 
 
 # The slower of two lent NVIDIA H100 machines with this model at 144 px, batch 16

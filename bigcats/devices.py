@@ -1,10 +1,12 @@
-"""Which devices TensorFlow sees, and how training should use them.
+"""Which devices Keras' backend sees, and how training should use them.
 
 One place decides the device setup for training: memory growth, precision policy and the
 distribution strategy. The decisions are plain functions of the facts (GPU list, compute
-capability), so they are tested without a GPU.
+capability), so they are tested without a GPU. On TensorFlow, every GPU (MirroredStrategy); on
+PyTorch or JAX (`bigcats.backends`), the backend's one device.
 """
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -100,6 +102,9 @@ def training_setup(devices=None, mixed_precision="auto", augment_on="auto"):
     (see `augmentation_place`), "pipeline" or "step".
     """
     import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return _one_device_setup(keras.backend.backend(), devices, mixed_precision, augment_on)
     import tensorflow as tf
 
     gpus = gpu_details()
@@ -115,17 +120,68 @@ def training_setup(devices=None, mixed_precision="auto", augment_on="auto"):
     device = ", ".join(devices) if devices else "CPU"
     if not gpus:
         reasons.append("no GPU visible to TensorFlow: training runs on the CPU (see notebook 02 for why)")
-    precision, why = choose_precision(gpus, tf.sysconfig.get_build_info() if gpus else None)
-    if mixed_precision is not True and mixed_precision is not False:
-        reasons.append(why)
-    else:
-        precision = "mixed_float16" if mixed_precision else "float32"
-        reasons.append(f"precision set by the caller: {precision}")
-    keras.mixed_precision.set_global_policy(precision)
+    precision = _set_precision(choose_precision(gpus, tf.sysconfig.get_build_info() if gpus else None),
+                               mixed_precision, reasons)  # fmt: skip
     reasons.append(xla_reason(strategy.num_replicas_in_sync, gpu=bool(gpus)))
     place, why = augmentation_place(bool(gpus), augment_on, cpu_cores())
     reasons.append(why)
     return TrainingSetup(strategy, device, strategy.num_replicas_in_sync, precision, reasons, place)
+
+
+def _set_precision(chosen, mixed_precision, reasons):
+    """Apply the precision: `chosen` (precision, why) unless the caller set it (True or False)."""
+    import keras
+
+    precision, why = chosen
+    if mixed_precision is True or mixed_precision is False:
+        precision, why = ("mixed_float16" if mixed_precision else "float32"), "precision set by the caller"
+    reasons.append(why)
+    keras.mixed_precision.set_global_policy(precision)
+    return precision
+
+
+class OneDevice:
+    """The strategy of a backend without tf.distribute (PyTorch, JAX): one device, nothing to split."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def _one_device_setup(backend, devices, mixed_precision, augment_on):
+    """training_setup on PyTorch or JAX: the backend's first GPU, else the CPU; the same precision
+    rule; the augmentation in the training step (Keras operations become the backend's inside the
+    tf.data pipeline, where they cannot run)."""
+    from bigcats.backends import gpus as backend_gpus
+
+    if devices is not None and len(devices) > 1:
+        raise ValueError(
+            f"Training over several devices (MirroredStrategy) is TensorFlow's; Keras on {backend} trains on one "
+            "device. Run with KERAS_BACKEND=tensorflow for that."
+        )
+    if augment_on == "pipeline":
+        raise ValueError(
+            f"augment_on='pipeline' runs only on TensorFlow: on {backend}, Keras operations inside the tf.data "
+            "pipeline become the backend's and fail. Give 'step' or 'auto'."
+        )
+    gpus = backend_gpus(backend)[:1]
+    reasons = [f"Keras on {backend}: one device (MirroredStrategy and --multi-worker are TensorFlow's)"]
+    if not gpus:
+        reasons.append(f"no GPU visible to {backend}: training runs on the CPU")
+    chosen = choose_precision(gpus)
+    if gpus and gpus[0]["name"] == "mps":
+        chosen = "float32", "the Apple GPU: float32 (mixed precision was not measured faster there)"
+    precision = _set_precision(chosen, mixed_precision, reasons)
+    reasons.append(
+        "XLA: JAX compiles the whole training step"
+        if backend == "jax"
+        else f"compiled: no (Keras' jit_compile='auto' runs {backend} eagerly)"
+    )
+    place, why = augmentation_place(bool(gpus), "step" if augment_on == "auto" else augment_on, cpu_cores())
+    reasons.append(why.replace("set by the caller", f"the only place on {backend}"))
+    device = f"{gpus[0]['name']} ({gpus[0]['device_name']})" if gpus else "CPU"
+    return TrainingSetup(OneDevice(), device, 1, precision, reasons, place)
 
 
 # Up to this many CPU cores, augmenting inside the training step (in turn with the model) beat

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bigcats.backends import BACKENDS, saved_choice
 from bigcats.setup_plan import LEGACY_WINDOWS_GPU, SUPPORTED_PYTHON
 from bigcats.tf_errors import explain
 
@@ -26,6 +27,7 @@ NVIDIA_WHEELS = ("nvidia-cuda-runtime-cu12", "nvidia-cudnn-cu12", "nvidia-cuda-n
 # TensorFlow's facts, read in a child process: a crash there is reported, not suffered.
 PROBE = """
 import json
+import bigcats  # on torch, loads triton before TensorFlow (bigcats.backends.load_triton_first)
 import tensorflow as tf
 from bigcats.devices import gpu_details
 build = {key: value if isinstance(value, (str, int, float, bool, list)) else str(value)
@@ -37,6 +39,8 @@ print(json.dumps({"version": tf.__version__, "build": build, "gpus": gpu_details
 # against the CPU: a GPU is working only when real work on it gives the CPU's answers.
 SMOKE_TEST = """
 import json
+import os
+os.environ["KERAS_BACKEND"] = "tensorflow"  # TensorFlow's own smoke test, whatever Keras trains on
 import numpy as np
 import tensorflow as tf
 import keras
@@ -57,6 +61,52 @@ for gpu in tf.config.list_logical_devices("GPU"):
             loss = float(model.train_on_batch(x, np.array([0, 1, 0, 1])))
         same = np.allclose(conv, conv_cpu, atol=1e-2) and np.allclose(product, product_cpu, rtol=1e-2, atol=0.1)
         entry.update(ok=bool(same and np.isfinite(loss)), error="" if same else "results differ from the CPU's")
+    except Exception as error:
+        entry.update(ok=False, error=f"{type(error).__name__}: {error}"[-4000:])
+    results.append(entry)
+print(json.dumps(results))
+"""
+
+# PyTorch's facts and its smoke test, for Keras on torch (`bigcats.backends`): the same work on
+# each GPU torch reaches (CUDA or the Apple GPU), checked against torch's CPU.
+TORCH_PROBE = """
+import json
+import torch
+from bigcats.backends import torch_gpus
+print(json.dumps({"version": torch.__version__, "cuda": torch.version.cuda, "gpus": torch_gpus()}))
+"""
+TORCH_SMOKE_TEST = """
+import json
+import os
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np
+import torch
+import keras
+from bigcats.backends import torch_gpus
+rng = np.random.default_rng(0)
+x, k = rng.standard_normal((4, 3, 16, 16), "float32"), rng.standard_normal((8, 3, 3, 3), "float32")
+a = rng.standard_normal((64, 64), "float32")
+
+def work(device):
+    tx, tk, ta = (torch.from_numpy(v).to(device) for v in (x, k, a))
+    conv, product = torch.nn.functional.conv2d(tx, tk, padding=1), ta @ ta
+    with keras.device(device):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
+                                  keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        loss = float(model.train_on_batch(np.transpose(x, (0, 2, 3, 1)), np.array([0, 1, 0, 1])))
+    return conv.cpu().numpy(), product.cpu().numpy(), loss
+
+conv_cpu, product_cpu, loss_cpu = work("cpu")
+results = []
+for gpu in torch_gpus():
+    entry = {"device": gpu["name"]}
+    try:
+        conv, product, loss = work(gpu["name"])
+        same = (np.allclose(conv, conv_cpu, atol=1e-2) and np.allclose(product, product_cpu, rtol=1e-2, atol=0.1)
+                and abs(loss - loss_cpu) < 1e-2)
+        entry.update(ok=bool(same), error="" if same else "results differ from the CPU's")
     except Exception as error:
         entry.update(ok=False, error=f"{type(error).__name__}: {error}"[-4000:])
     results.append(entry)
@@ -131,25 +181,27 @@ def _how_it_ended(returncode):
     return f"exited with status {returncode}"
 
 
-def probe_tensorflow(timeout=180):
+def probe_tensorflow(timeout=180, code=PROBE, framework="tensorflow"):
     """TensorFlow's version, build info and GPUs, read by `import tensorflow` in a child process:
-    {ok: True, version, build, gpus}, or {ok: False, error, output} when that import fails."""
-    returncode, out, err = _child(PROBE, timeout)
+    {ok: True, version, build, gpus}, or {ok: False, error, output} when that import fails.
+    With code=TORCH_PROBE, framework="torch": PyTorch's {version, cuda, gpus}."""
+    returncode, out, err = _child(code, timeout)
     if returncode == 0:
         try:
             return {"ok": True, **json.loads(out.strip().splitlines()[-1])}
         except (ValueError, IndexError):
             pass
     last = next((line for line in reversed(err.splitlines()) if line.strip()), "no message")
-    return {"ok": False, "error": f"`import tensorflow` {_how_it_ended(returncode)}: {last}", "output": err[-6000:]}
+    return {"ok": False, "error": f"`import {framework}` {_how_it_ended(returncode)}: {last}", "output": err[-6000:]}
 
 
-def gpu_smoke_test(gpus, timeout=300):
+def gpu_smoke_test(gpus, timeout=300, code=SMOKE_TEST, framework="TensorFlow"):
     """Real work on every visible GPU, checked against the CPU, in a child process with a time
-    limit: {status: passed|failed|skipped, reason or gpus, findings}."""
+    limit: {status: passed|failed|skipped, reason or gpus, findings}. code=TORCH_SMOKE_TEST,
+    framework="PyTorch": the same on the GPUs PyTorch reaches."""
     if not gpus:
-        return {"status": "skipped", "reason": "no GPU is visible to TensorFlow, so there is nothing to run it on"}
-    returncode, out, err = _child(SMOKE_TEST, timeout)
+        return {"status": "skipped", "reason": f"no GPU is visible to {framework}, so there is nothing to run it on"}
+    returncode, out, err = _child(code, timeout)
     try:
         results = json.loads(out.strip().splitlines()[-1]) if returncode == 0 else None
     except (ValueError, IndexError):
@@ -190,6 +242,9 @@ def gather_facts(memory_growth_problems=(), smoke_test=True):
         "nvidia_smi": nvidia_smi(),
         "memory_growth_problems": list(memory_growth_problems),
         "keras_backend": os.environ.get("KERAS_BACKEND"),
+        "backend_choice": saved_choice(),
+        "torch": _version("torch"),
+        "jax": _version("jax"),
         "nvidia_wheels": {name: _version(name) for name in NVIDIA_WHEELS if _version(name)},
         "ptxas": shutil.which("ptxas"),
         "ld_library_path": os.environ.get("LD_LIBRARY_PATH"),
@@ -205,7 +260,16 @@ def gather_facts(memory_growth_problems=(), smoke_test=True):
         facts["build"], facts["gpus"] = probe.get("build", {}), probe.get("gpus", [])
         if smoke_test:
             facts["smoke_test"] = gpu_smoke_test(facts["gpus"])
+    if _backend(facts) == "torch" and facts["torch"]:
+        probe = probe_tensorflow(code=TORCH_PROBE, framework="torch")
+        facts["torch_probe"] = probe
+        if smoke_test and probe["ok"]:
+            facts["torch_smoke_test"] = gpu_smoke_test(probe["gpus"], code=TORCH_SMOKE_TEST, framework="PyTorch")
     return facts
+
+
+def _backend(facts):
+    return (facts.get("keras_backend") or "tensorflow").strip().lower() or "tensorflow"
 
 
 def _linux_libcuda_in_wsl():
@@ -229,17 +293,63 @@ def _as_tuple(version):
     return tuple(int(x) for x in re.findall(r"\d+", version or "")[:3])
 
 
-def _environment_findings(facts):
+def _backend_findings(facts):
+    """Which backend Keras trains on here, and why; an error where it cannot."""
+    backend, choice = _backend(facts), facts.get("backend_choice") or {}
+    if backend not in BACKENDS:
+        return [_finding("error", f"KERAS_BACKEND={backend} is set: bigcats runs Keras on {', '.join(BACKENDS)}.",
+                         "Set one of those, or `unset KERAS_BACKEND` (and remove it from your shell's start-up "
+                         "file) for the one setup chose.")]  # fmt: skip
+    if backend != "tensorflow" and not facts.get(backend):
+        return [_finding("error", f"KERAS_BACKEND={backend}, but {backend} is not installed in this environment.",
+                         f"./setup_env.sh --backend {backend} (Windows: setup_env.bat --backend {backend}), "
+                         "or `unset KERAS_BACKEND`.")]  # fmt: skip
+    if choice.get("backend") == backend:
+        why = f"setup chose it: {choice.get('reason', '')}"
+    elif facts.get("keras_backend"):
+        why = f"KERAS_BACKEND={backend} is set by hand" + (f"; setup chose {choice['backend']}" if choice else "")
+    else:
+        why = "the default"
+    return [_finding("info", f"Keras trains on {backend} here ({why}).")]
+
+
+def _torch_findings(facts):
+    """PyTorch's view of the GPU, where Keras trains on torch."""
+    probe = facts.get("torch_probe")
+    if _backend(facts) != "torch" or not probe:
+        return []
+    if not probe["ok"]:
+        return [_finding("error", f"PyTorch is installed but cannot be imported: {probe['error']}",
+                         "The findings below say why, where they can."), *explain(probe.get("output", ""))]  # fmt: skip
     found = []
-    backend = (facts.get("keras_backend") or "tensorflow").strip().lower()
-    if backend not in ("", "tensorflow"):
-        found.append(
-            _finding(
-                "error",
-                f"KERAS_BACKEND={backend} is set: Keras would run on {backend}, not on TensorFlow as this project does.",
-                "`unset KERAS_BACKEND` (or set it to tensorflow) in your shell, or remove it from your shell's start-up file.",
-            )
-        )
+    if probe["gpus"]:
+        names = ", ".join(g["device_name"] for g in probe["gpus"])
+        found.append(_finding("info", f"PyTorch {probe['version']} sees {len(probe['gpus'])} GPU(s): {names}."))
+    elif facts.get("nvidia_smi") is not None:
+        cpu_build = not probe.get("cuda")
+        found.append(_finding(
+            "error",
+            f"An NVIDIA driver works (nvidia-smi) but PyTorch {probe['version']} sees no GPU"
+            + (": it is the CPU build." if cpu_build else "."),
+            "Run setup_env again: it installs PyTorch's CUDA build (requirements-torch.txt) from the index for this "
+            "machine." if cpu_build else "Check the driver (580 or newer for PyTorch's CUDA 13 build): `nvidia-smi`.",
+        ))  # fmt: skip
+    else:
+        found.append(_finding("info", f"PyTorch {probe['version']} sees no GPU: training runs on the CPU."))
+    smoke = facts.get("torch_smoke_test") or {}
+    if smoke.get("status") == "passed":
+        found.append(_finding("info", f"PyTorch GPU smoke test passed on {len(smoke['gpus'])} GPU(s): a convolution, a "
+                                      "matrix product and a Keras training step gave the CPU's answers."))  # fmt: skip
+    elif smoke.get("status") == "failed":
+        errors = "; ".join(f"{r['device']}: {r['error'][:300]}" for r in smoke.get("gpus", []) if not r["ok"])
+        found.append(_finding("error", f"PyTorch lists the GPU, but real work on it failed ({errors or smoke.get('error', '')}).",
+                              "The findings below say why, where they can."))  # fmt: skip
+        found += smoke.get("findings", [])
+    return found
+
+
+def _environment_findings(facts):
+    found = _backend_findings(facts)
     py = _as_tuple(facts["python"])[:2]
     if not SUPPORTED_PYTHON[0] <= py <= SUPPORTED_PYTHON[1]:
         found.append(
@@ -473,9 +583,22 @@ def diagnose(facts):
     """Findings [{severity, message, fix}], errors first."""
     found = _environment_findings(facts) + _probe_findings(facts)
     if facts.get("tensorflow") and (facts.get("tensorflow_probe") or {"ok": True})["ok"]:
-        found += _gpu_findings(facts) if facts["gpus"] else _no_gpu_findings(facts)
+        tensorflow = _gpu_findings(facts) if facts["gpus"] else _no_gpu_findings(facts)
+        found += _as_aside(tensorflow) if _torch_trains_on_a_gpu(facts) else tensorflow
         found += _smoke_findings(facts) + _cuda_library_findings(facts)
+    found += _torch_findings(facts)
     return sorted(found, key=lambda f: SEVERITY_ORDER[f["severity"]])
+
+
+def _torch_trains_on_a_gpu(facts):
+    return _backend(facts) == "torch" and bool((facts.get("torch_probe") or {}).get("gpus"))
+
+
+def _as_aside(findings):
+    """TensorFlow's GPU troubles where Keras trains on torch's GPU: true, but not in the way."""
+    return [
+        {**f, "severity": "info", "message": "TensorFlow (here for tf.data only): " + f["message"]} for f in findings
+    ]
 
 
 def report(facts=None):
@@ -505,6 +628,14 @@ def format_report(rep):
     smoke = rep.get("smoke_test") or {}
     if smoke:
         lines.append(f"GPU smoke   {smoke['status']}" + (f" ({smoke['reason']})" if smoke.get("reason") else ""))
+    lines.append(f"Backend     Keras trains on {_backend(rep)}")
+    torch = rep.get("torch_probe") or {}
+    if torch.get("ok"):
+        gpus = ", ".join(g["device_name"] for g in torch["gpus"]) or "none visible to PyTorch"
+        lines.append(f"PyTorch     {torch['version']} (CUDA {torch.get('cuda') or 'n/a'}); GPUs: {gpus}")
+    smoke = rep.get("torch_smoke_test") or {}
+    if smoke:
+        lines.append(f"torch smoke {smoke['status']}" + (f" ({smoke['reason']})" if smoke.get("reason") else ""))
     lines.append("")
     for f in rep["findings"]:
         lines.append(f"[{f['severity'].upper()}] {f['message']}")

@@ -109,13 +109,16 @@ def train_if_missing(model_path, data_dir, **settings):
 
 
 def mirrored(images):
-    """Photos flipped left to right: one photo (height, width, channels), a batch of them, or a
-    tf.data pipeline of batches."""
+    """Photos flipped left to right: one photo (height, width, channels), a batch of them (NumPy,
+    or the backend's tensors), or a tf.data pipeline of batches."""
     import tensorflow as tf
+    from keras import ops
 
     if isinstance(images, tf.data.Dataset):
-        return images.map(mirrored)
-    return tf.reverse(images, axis=[-2])
+        return images.map(lambda batch: tf.reverse(batch, axis=[-2]))
+    if isinstance(images, np.ndarray):
+        return images[..., ::-1, :]
+    return ops.flip(images, axis=-2)
 
 
 def classify(model, images, mirror=True):

@@ -38,19 +38,44 @@ def last_feature_layer(model):
 def grad_cam(model, images, class_index, layer_name=None):
     """Heat maps in [0, 1], one per image (same height/width as the images): where the
     evidence for `class_index` (one class, or one per image) is, by the gradient-weighted
-    activations of the last convolutional layer."""
+    activations of the last convolutional layer. On any Keras backend (`gradient`)."""
     import keras
-    import tensorflow as tf
+    from keras import ops
 
     layer = model.get_layer(layer_name or last_feature_layer(model))
-    probe = keras.Model(model.inputs, [layer.output, model.output])
-    images = tf.convert_to_tensor(images, dtype=tf.float32)
+    # the model cut in two at that layer: the features, then the answer from them
+    front = keras.Model(model.inputs, layer.output)
+    back = keras.Model(layer.output, model.output)
+    images = ops.convert_to_tensor(np.asarray(images, dtype="float32"))
+    features = front(images, training=False)
+    wanted = np.broadcast_to(np.asarray(class_index, dtype="int32"), (images.shape[0],))
+    one_hot = ops.one_hot(ops.convert_to_tensor(wanted), model.output.shape[-1])
+    gradients = gradient(lambda f: ops.sum(back(f, training=False) * one_hot), features)
+    weights = ops.mean(gradients, axis=(1, 2), keepdims=True)  # importance of each channel
+    cam = ops.relu(ops.sum(weights * features, axis=-1))
+    cam = cam / (ops.max(cam, axis=(1, 2), keepdims=True) + 1e-8)
+    heat = ops.image.resize(cam[..., None], tuple(images.shape[1:3]))[..., 0]
+    return ops.convert_to_numpy(heat)
+
+
+def gradient(scalar_function, x):
+    """d scalar_function(x) / dx on the active Keras backend: Keras has no backend-neutral
+    gradient, so each backend's own (TensorFlow's tape, torch's autograd, jax.grad)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        x = x.detach().requires_grad_(True)
+        return torch.autograd.grad(scalar_function(x), x)[0]
+    if backend == "jax":
+        import jax
+
+        return jax.grad(scalar_function)(x)
+    import tensorflow as tf
+
     with tf.GradientTape() as tape:
-        features, probabilities = probe(images, training=False)
-        wanted = tf.broadcast_to(tf.constant(class_index, dtype=tf.int32), tf.shape(probabilities)[:1])
-        score = tf.gather(probabilities, wanted, axis=1, batch_dims=1)
-    gradients = tape.gradient(score, features)
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)  # importance of each channel
-    cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
-    cam = cam / (tf.reduce_max(cam, axis=(1, 2), keepdims=True) + 1e-8)
-    return tf.image.resize(cam[..., None], images.shape[1:3])[..., 0].numpy()
+        tape.watch(x)
+        value = scalar_function(x)
+    return tape.gradient(value, x)

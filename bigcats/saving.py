@@ -9,6 +9,7 @@
   leaves either the old model and record or the new ones.
 - The state kept during training, to resume an interrupted run, goes to a side folder
   (`x.backup/`), never over the model.
+- The file loads on any Keras backend: the optimiser is recorded by its public name.
 """
 
 import contextlib
@@ -16,6 +17,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import threading
@@ -23,6 +25,11 @@ import zipfile
 from pathlib import Path
 
 LABELS_ENTRY = "bigcats.json"
+# Keras records a compiled model's optimiser by its backend's own class (on torch,
+# keras.src.backend.torch.optimizers.torch_adam), so loading that file needs that backend: without
+# torch it fails, and on TensorFlow with PyTorch's Linux build it crashes Python (tensorflow#124205).
+# By its public name (keras.optimizers.Adam) it loads as each backend's own.
+BACKEND_OPTIMIZER = re.compile(r'"module": "keras\.src\.backend\.\w+\.optimizers\.\w+"')
 
 
 def history_path(model_path):
@@ -58,6 +65,21 @@ def read_labels(model_path):
             return json.loads(archive.read(LABELS_ENTRY))
     except (KeyError, zipfile.BadZipFile, OSError, ValueError):
         return None
+
+
+def make_backend_neutral(model_path):
+    """Record the optimiser of a saved `.keras` file by its public name (`BACKEND_OPTIMIZER`)."""
+    with zipfile.ZipFile(model_path) as archive:
+        config = archive.read("config.json").decode()
+        neutral = BACKEND_OPTIMIZER.sub('"module": "keras.optimizers"', config)
+        if neutral == config:
+            return
+        entries = [(info, archive.read(info.filename)) for info in archive.infolist()]
+    rewritten = Path(model_path).with_name(Path(model_path).name + ".neutral")
+    with zipfile.ZipFile(rewritten, "w") as archive:
+        for info, content in entries:
+            archive.writestr(info, neutral.encode() if info.filename == "config.json" else content)
+    os.replace(rewritten, model_path)
 
 
 def add_labels(model_path, class_names, image_size):
@@ -104,7 +126,9 @@ def why_os_error(error):
 
 def label_and_record(model_path, record):
     """For a model just saved at model_path: put its class names and input size inside the file,
-    and write its training record beside it, naming the model by its SHA-256. Returns the record."""
+    and write its training record beside it, naming the model by its SHA-256; the file made to
+    load on any backend (`make_backend_neutral`). Returns the record."""
+    make_backend_neutral(model_path)
     add_labels(model_path, record["class_names"], record["image_size"])
     record = {**record, "model_sha256": file_sha256(model_path)}
     history_path(model_path).write_text(json.dumps(record, indent=2))

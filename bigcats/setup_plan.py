@@ -43,18 +43,33 @@ class Machine:
     nvidia_smi_ok: bool = False  # nvidia-smi runs and lists a GPU
     windows_build: int = 0  # Windows only
     wsl_installed: bool = False  # Windows only: a WSL Linux distribution is installed (`wsl -l -q`)
+    gpu: str = ""  # the first NVIDIA GPU's name, as nvidia-smi gives it
+    compute_capability: tuple = ()  # (8, 6); () where nvidia-smi cannot say (drivers before 510)
+    driver: tuple = ()  # (560, 94)
 
 
 @dataclass
 class Plan:
     packages: list = field(default_factory=list)  # extra pip requirements, beyond requirements.txt
     messages: list = field(default_factory=list)  # what to tell the person running setup
-    gpu: str = "cpu"  # cuda, metal or cpu
+    gpu: str = "cpu"  # cuda, metal, mps or cpu: what training will run on
     supported: bool = True  # False: the pinned TensorFlow has no wheel here
     python_version: tuple = (3, 12)  # the Python the environment is built with
+    backend: str = "tensorflow"  # KERAS_BACKEND for this environment: tensorflow, torch or jax
+    backend_reason: str = "TensorFlow reaches the GPU here, or there is no GPU to reach"
 
 
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
+# The torch and JAX routes' pins (Keras' other backends; TensorFlow stays installed for tf.data)
+TORCH_REQUIREMENTS = REQUIREMENTS.parent / "requirements-torch.txt"
+JAX_REQUIREMENTS = REQUIREMENTS.parent / "requirements-jax.txt"
+TORCH_INDEX = "https://download.pytorch.org/whl"  # the Windows CUDA builds live only here
+BACKENDS = ("tensorflow", "torch", "jax")
+# The compute capabilities the TensorFlow 2.21 wheel has kernels for (sm_60 ... sm_89, compute_90)
+TENSORFLOW_CUDA = ((6, 0), (9, 0))
+# PyTorch's CUDA 13 builds: Turing and newer, with a driver of the CUDA 13 branch
+TORCH_CUDA_MIN = (7, 5)
+TORCH_DRIVER_MIN = (580, 0)
 
 
 def tensorflow_pin(requirements=REQUIREMENTS):
@@ -63,13 +78,21 @@ def tensorflow_pin(requirements=REQUIREMENTS):
     return match.group(1) if match else None
 
 
-def plan(m, tf_version, cpu_only=False, metal=False, python_version=tuple(sys.version_info[:2])):
-    """The install plan for machine `m`. Pure: everything it knows comes in as arguments."""
+def jax_pin(requirements=JAX_REQUIREMENTS):
+    match = re.search(r"^jax==([\w.]+)", Path(requirements).read_text(), re.M)
+    return match.group(1) if match else None
+
+
+def plan(m, tf_version, cpu_only=False, metal=False, python_version=tuple(sys.version_info[:2]), backend=None):
+    """The install plan for machine `m`. Pure: everything it knows comes in as arguments.
+    `backend` (tensorflow, torch or jax) overrides the choice this function makes."""
     p = Plan(python_version=tuple(python_version))
+    if backend in ("torch", "jax"):
+        return _chosen_backend(m, p, backend, cpu_only)
+    if backend is None and not cpu_only and not metal and _torch_reaches_the_gpu(m):
+        return _torch_route(m, p)
     if m.system == "Linux" and m.nvidia_smi_ok and not cpu_only:
-        p.packages.append(f"tensorflow[and-cuda]=={tf_version}")
-        p.gpu = "cuda"
-        p.messages.append("NVIDIA driver found: installing tensorflow[and-cuda] (CUDA 12 and cuDNN 9 as pip packages).")
+        _linux_nvidia(m, p, tf_version)
     elif m.system == "Linux" and cpu_only:
         p.messages.append("--cpu: TensorFlow will use the CPU only.")
     elif m.system == "Linux" and m.wsl:
@@ -95,6 +118,130 @@ def plan(m, tf_version, cpu_only=False, metal=False, python_version=tuple(sys.ve
         p.messages += _windows(m)
     else:
         p.messages.append(f"{m.system}: no GPU route known; TensorFlow will use the CPU.")
+    if p.gpu == "cpu" and p.backend_reason == Plan.backend_reason:
+        p.backend_reason = "no GPU that TensorFlow or PyTorch can train on here: the CPU, with TensorFlow"
+    return p
+
+
+def _linux_nvidia(m, p, tf_version):
+    low, high = TENSORFLOW_CUDA
+    if m.compute_capability and m.compute_capability < low:
+        p.messages.append(
+            f"{_card(m)}: compute capability {_dotted(m.compute_capability)}. TensorFlow 2.17 and newer have no "
+            f"kernels below {_dotted(low)}, and PyTorch's CUDA 13 builds start at {_dotted(TORCH_CUDA_MIN)}: "
+            "training runs on the CPU."
+        )
+        return
+    p.packages.append(f"tensorflow[and-cuda]=={tf_version}")
+    p.gpu = "cuda"
+    p.messages.append("NVIDIA driver found: installing tensorflow[and-cuda] (CUDA 12 and cuDNN 9 as pip packages).")
+    if not (m.compute_capability and m.compute_capability > high):
+        p.backend_reason = (
+            f"TensorFlow {tf_version} reaches NVIDIA GPUs of compute capability {_dotted(low)}-{_dotted(high)}"
+        )
+        return
+    problem = _torch_cuda_problem(m)
+    p.messages.append(
+        f"{_card(m)} (compute capability {_dotted(m.compute_capability)}) is newer than the TensorFlow "
+        f"{tf_version} wheel's kernels (up to {_dotted(high)}): it will fail at the first kernel. "
+        + (f"PyTorch's CUDA build would train on it, but {problem}." if problem
+           else "Leave out --backend tensorflow to train on PyTorch instead.")
+    )  # fmt: skip
+
+
+def _card(m):
+    return m.gpu or "This NVIDIA GPU"
+
+
+def _dotted(version):
+    return ".".join(map(str, version))
+
+
+def _torch_reaches_the_gpu(m):
+    """Where Keras reaches the GPU through PyTorch and not through TensorFlow: native Windows
+    and Blackwell with a card and driver PyTorch's CUDA 13 builds take, and Apple silicon."""
+    if m.system == "Darwin":
+        return m.machine == "arm64"
+    if m.system == "Linux" and not (m.compute_capability and m.compute_capability > TENSORFLOW_CUDA[1]):
+        return False
+    return m.system in ("Windows", "Linux") and m.nvidia_smi_ok and not _torch_cuda_problem(m)
+
+
+def _torch_cuda_problem(m):
+    """Why PyTorch's CUDA build cannot use this NVIDIA GPU ('' where it can)."""
+    if not m.compute_capability or not m.driver:
+        return "nvidia-smi does not say this card's compute capability (its driver predates 510)"
+    if m.compute_capability < TORCH_CUDA_MIN:
+        return (
+            f"PyTorch's CUDA 13 builds start at compute capability {_dotted(TORCH_CUDA_MIN)} (Turing); "
+            f"{_card(m)} has {_dotted(m.compute_capability)}"
+        )
+    if m.driver < TORCH_DRIVER_MIN:
+        return (
+            f"PyTorch's CUDA 13 builds need NVIDIA driver {TORCH_DRIVER_MIN[0]} or newer; this one is "
+            f"{_dotted(m.driver)}: update it (nvidia.com/drivers), then run setup again"
+        )
+    return ""
+
+
+def _torch_packages(m, cpu_only=False):
+    """pip arguments for the torch route: requirements-torch.txt from the index that has the
+    right build (PyPI's Windows wheel is the CPU build; PyPI's Linux one is the CUDA build)."""
+    packages = ["-r", TORCH_REQUIREMENTS.name]
+    wants_cuda = m.nvidia_smi_ok and not cpu_only and not _torch_cuda_problem(m)
+    if m.system == "Windows" and wants_cuda:
+        packages += ["--index-url", TORCH_INDEX + "/cu130"]
+    elif m.system in ("Windows", "Linux") and not wants_cuda:
+        packages += ["--index-url", TORCH_INDEX + "/cpu"]
+    return packages
+
+
+def _torch_route(m, p):
+    p.backend = "torch"
+    p.packages = _torch_packages(m)
+    if m.system == "Darwin":
+        p.gpu = "mps"
+        p.backend_reason = "TensorFlow 2.21 reaches the Apple GPU only through tensorflow-metal (tested up to 2.18)"
+        p.messages.append(
+            "Apple silicon: Keras will train on PyTorch, whose macOS build drives the Apple GPU (MPS). "
+            "`./setup_env.sh --metal` installs tensorflow-metal instead, to train with TensorFlow."
+        )
+        return p
+    p.gpu = "cuda"
+    if m.system == "Windows":
+        p.backend_reason = "TensorFlow 2.11 and newer have no GPU support on native Windows"
+    else:
+        p.backend_reason = (
+            f"the TensorFlow 2.21 wheel has no kernels for compute capability {_dotted(m.compute_capability)}"
+        )
+    p.messages.append(
+        f"{_card(m)} (compute capability {_dotted(m.compute_capability)}, driver {_dotted(m.driver)}): "
+        f"{p.backend_reason}, so Keras will train on PyTorch's CUDA build (KERAS_BACKEND=torch). "
+        "TensorFlow stays installed, on the CPU, for tf.data."
+    )
+    return p
+
+
+def _chosen_backend(m, p, backend, cpu_only):
+    """--backend torch or jax: that backend, on the GPU where its builds reach it, else the CPU."""
+    p.backend = backend
+    p.backend_reason = f"--backend {backend}"
+    if backend == "torch":
+        p.packages = _torch_packages(m, cpu_only)
+        reaches = "--index-url" not in p.packages or p.packages[-1].endswith("/cu130")
+        p.gpu = "mps" if m.system == "Darwin" and m.machine == "arm64" else "cuda" if m.nvidia_smi_ok else "cpu"
+        p.gpu = p.gpu if reaches and not cpu_only else "cpu"
+    else:
+        p.packages = ["-r", JAX_REQUIREMENTS.name]
+        cuda = m.system == "Linux" and m.nvidia_smi_ok and not cpu_only and not _torch_cuda_problem(m)
+        p.packages += [f"jax[cuda13]=={jax_pin()}"] if cuda else []
+        p.gpu = "cuda" if cuda else "cpu"
+    where = {"cuda": "the NVIDIA GPU", "mps": "the Apple GPU", "cpu": "the CPU"}[p.gpu]
+    p.messages.append(f"--backend {backend}: Keras will train on {backend}, on {where}.")
+    if m.nvidia_smi_ok and p.gpu == "cpu" and not cpu_only:
+        p.messages.append(
+            f"Its GPU build does not fit this machine: {_torch_cuda_problem(m) or 'none for ' + m.system}."
+        )
     return p
 
 
@@ -121,9 +268,16 @@ def _macos(m, metal, p):
 def _windows(m):
     if not m.nvidia_smi_ok:
         return ["No NVIDIA driver found: TensorFlow runs on the CPU. Every notebook still works."]
+    problem = _torch_cuda_problem(m)
     lines = [
-        "NVIDIA GPU found, but TensorFlow 2.11 and newer have no GPU support on native Windows: "
-        "this environment runs on the CPU. The GPU route is WSL2:"
+        "NVIDIA GPU found, but TensorFlow 2.11 and newer have no GPU support on native Windows"
+        + (f", and {problem}" if problem else "")
+        + ": this environment runs on the CPU. "
+        + (
+            "The GPU route is WSL2:"
+            if problem
+            else "Leave out --backend tensorflow to train on PyTorch's CUDA build; TensorFlow's GPU route is WSL2:"
+        )
     ]
     if m.windows_build and m.windows_build < WSL2_MIN_BUILD:
         lines.append(
@@ -374,17 +528,78 @@ def this_interpreter(project_dir):
     )
 
 
+def _version(text):
+    """(8, 6) from '8.6', (560, 94) from '560.94'; () from '' or '[N/A]'."""
+    numbers = re.findall(r"\d+", text or "")
+    return tuple(int(n) for n in numbers[:2]) if re.match(r"\s*\d", text or "") else ()
+
+
+def _nvidia_gpu():
+    """(name, compute capability, driver) of the first NVIDIA GPU, from nvidia-smi; None without one.
+    Drivers before 510 do not know the compute_cap field: then the capability is ()."""
+    exe = shutil.which("nvidia-smi")
+    for fields in ("name,compute_cap,driver_version", "name,driver_version"):
+        try:
+            run = subprocess.run(
+                [exe or "nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if run.returncode == 0 and run.stdout.strip():
+            values = [value.strip() for value in run.stdout.splitlines()[0].split(",")]
+            capability = _version(values[1]) if len(values) == 3 else ()
+            return values[0], capability, _version(values[-1])
+    return None
+
+
 def this_machine():
     system = platform.system()
     release = platform.release().lower()
+    nvidia = _nvidia_gpu() if _runs(["nvidia-smi", "-L"]) else None
     return Machine(
         system=system,
         machine=platform.machine(),
         wsl=system == "Linux" and ("microsoft" in release or "wsl" in release),
-        nvidia_smi_ok=_runs(["nvidia-smi", "-L"]),
+        nvidia_smi_ok=nvidia is not None,
         windows_build=sys.getwindowsversion().build if system == "Windows" else 0,
         wsl_installed=system == "Windows" and bool(_wsl_distributions()),
+        gpu=nvidia[0] if nvidia else "",
+        compute_capability=nvidia[1] if nvidia else (),
+        driver=nvidia[2] if nvidia else (),
     )
+
+
+def machine_from_file(path):
+    """A Machine from a JSON description: {"system": "Windows", "machine": "AMD64", "gpu":
+    "NVIDIA GeForce RTX 3060", "compute_capability": "8.6", "driver": "581.57"} (any other
+    Machine field may be given too); a `gpu` means nvidia-smi works."""
+    import json
+
+    facts = json.loads(Path(path).read_text())
+    known = set(Machine.__dataclass_fields__)
+    unknown = sorted(set(facts) - known)
+    if unknown or "system" not in facts:
+        raise SystemExit(
+            f"{path}: "
+            + (f"unknown field(s) {', '.join(unknown)}; " if unknown else "no 'system'; ")
+            + f"a machine is described by {', '.join(sorted(known))}"
+        )
+    for name in ("compute_capability", "driver"):
+        facts[name] = _version(str(facts.get(name, "")))
+    facts.setdefault("nvidia_smi_ok", bool(facts.get("gpu")))
+    return Machine(**facts)
+
+
+def plan_json(m, result):
+    """The plan as `--json` prints it: the backend, what is installed, what is said."""
+    import json
+    from dataclasses import asdict
+
+    install = ["pip", "install", "-r", REQUIREMENTS.name] + (
+        [] if not result.packages else ["&&", "pip", "install", *result.packages]
+    )
+    return json.dumps({**asdict(result), "install": " ".join(install), "machine": asdict(m)}, indent=2)
 
 
 def main(argv=None):
@@ -401,6 +616,14 @@ def main(argv=None):
         "--preflight", action="store_true", help="only: what would break the install here (exit 1 on an error)"
     )
     parser.add_argument("--lab-settings", action="store_true", help="only: write the environment's JupyterLab settings")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, help="Keras' backend, instead of the one chosen for this machine"
+    )
+    parser.add_argument("--machine", metavar="FILE", help="plan for the machine described in this JSON file instead")
+    parser.add_argument("--json", action="store_true", help="print the whole plan as JSON (on stdout)")
+    parser.add_argument(
+        "--save-backend", action="store_true", help="only: save the plan's backend in the environment and its kernel"
+    )
     args = parser.parse_args(argv)
     if args.lab_settings:
         print(f"JupyterLab settings: {write_lab_settings()}", file=sys.stderr)
@@ -411,7 +634,17 @@ def main(argv=None):
         for severity, message, fix in found:
             print(f"{severity.upper()}: {message}\n    fix: {fix}", file=sys.stderr)
         return 1 if any(severity == "error" for severity, _, _ in found) else 0
-    result = plan(this_machine(), tensorflow_pin(), cpu_only=args.cpu, metal=args.metal)
+    machine = machine_from_file(args.machine) if args.machine else this_machine()
+    result = plan(machine, tensorflow_pin(), cpu_only=args.cpu, metal=args.metal, backend=args.backend)
+    if args.save_backend:
+        from bigcats.backends import save_choice
+
+        for path in save_choice(result.backend, result.backend_reason):
+            print(f"Keras backend {result.backend} ({result.backend_reason}): {path}", file=sys.stderr)
+        return 0
+    if args.json:
+        print(plan_json(machine, result))
+        return 0 if result.supported else 3
     for line in result.messages:
         print(line, file=sys.stderr)
     print(" ".join(result.packages))

@@ -1,6 +1,6 @@
-"""What TensorFlow's errors and warnings mean, and what to do: one table of known failures for
-`python -m bigcats doctor --explain` (a learner pastes what they got) and for the doctor's own
-GPU smoke test and TensorFlow probe, which run TensorFlow in a child process and explain its
+"""What TensorFlow's (and PyTorch's) errors and warnings mean, and what to do: one table of known
+failures for `python -m bigcats doctor --explain` (a learner pastes what they got) and for the
+doctor's own GPU smoke test and probes, which run the backend in a child process and explain its
 output the same way. Each entry is matched against the real message text (tests feed it).
 """
 
@@ -58,11 +58,44 @@ KNOWN_FAILURES = [
     ),
     (
         r"XLA is disabling parallel compilation|driver version .* is insufficient|CUDA_ERROR_UNSUPPORTED_PTX_VERSION|"
-        r"CUDA driver version is insufficient",
+        r"CUDA driver version is insufficient|NVIDIA driver on your system is too old",
         "error",
-        "The NVIDIA driver is older than the CUDA the pip wheels bring (CUDA 12.9 today, needing driver 575 or newer; "
-        "the build itself was made with 12.5, needing 555+).",
+        "The NVIDIA driver is older than the CUDA the pip wheels bring (TensorFlow's: CUDA 12.9 today, needing driver "
+        "575 or newer, the build itself made with 12.5, needing 555+; PyTorch's CUDA 13 build: driver 580 or newer).",
         "Update the NVIDIA driver (on WSL2: on the Windows side only), then check `nvidia-smi`.",
+    ),
+    (
+        r"Torch not compiled with CUDA enabled",
+        "error",
+        "This PyTorch is the CPU build: a plain `pip install torch` on Windows gets it from PyPI, which has no CUDA "
+        "build for Windows.",
+        "Run setup_env.bat again: it installs PyTorch's CUDA build from PyTorch's own index "
+        "(pip install -r requirements-torch.txt --index-url https://download.pytorch.org/whl/cu130).",
+    ),
+    (
+        r"no kernel image is available for execution on the device|with CUDA capability sm_\d+ is not compatible "
+        r"with the current PyTorch installation",
+        "error",
+        "This PyTorch build has no GPU code for this card: PyTorch's CUDA 13 builds start at compute capability 7.5 "
+        "(Turing); older cards (Pascal, Volta) are not in them.",
+        "Train on the CPU (setup_env --cpu); on Windows, WSL2 gives TensorFlow on the GPU for compute capability "
+        "6.0-9.0 (docs/install.md#which-backend-trains-on-your-gpu).",
+    ),
+    (
+        r"Segmentation fault.*triton|triton.*Segmentation fault|triton/knobs\.py",
+        "error",
+        "triton (PyTorch's compiler, in its Linux CUDA builds) was loaded after TensorFlow, whose library since "
+        "2.20 exports its LLVM to everything loaded later (tensorflow#124205): Python crashes.",
+        "Import bigcats or keras before tensorflow (bigcats loads triton first when Keras runs on torch); in a "
+        "notebook, restart the kernel and run the setup cell first.",
+    ),
+    (
+        r"is not currently implemented for the MPS device|PYTORCH_ENABLE_MPS_FALLBACK",
+        "warning",
+        "An operation has no Apple-GPU (MPS) version in this PyTorch, so it stops (or, with the fallback on, runs "
+        "on the CPU, slowly).",
+        "Set PYTORCH_ENABLE_MPS_FALLBACK=1 before starting Python (the CPU then does that operation), or train "
+        "with KERAS_TORCH_DEVICE=cpu.",
     ),
     (
         r"CUDA_ERROR_OUT_OF_MEMORY|ResourceExhaustedError|OOM when allocating|out of memory",

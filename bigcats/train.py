@@ -116,9 +116,12 @@ def checked_splits(data_dir, check_images=True):
 
 
 def build_record(data_dir, names, splits, history, seconds, setup, **settings):
-    """The training record: classes, `settings` (the knobs used), curves, split sizes, devices."""
+    """The training record: classes, `settings` (the knobs used), curves, split sizes, devices,
+    and the backend that trained (its name, version and device)."""
     import keras
     import tensorflow as tf
+
+    from bigcats.backends import describe
 
     return {
         "class_names": names,
@@ -131,6 +134,7 @@ def build_record(data_dir, names, splits, history, seconds, setup, **settings):
         "synthetic_data": is_synthetic(data_dir),
         "setup": setup,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "backend": describe(setup.get("device", "CPU")),
     }
 
 

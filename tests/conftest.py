@@ -142,3 +142,25 @@ def jupyterlab_in(checkout, tmp_path):
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
+
+
+def require_backend(name):
+    """Skip where Keras' backend `name` (torch, jax) is not installed, except where CI asks for it
+    (BIGCATS_REQUIRE_BACKENDS=torch): there a missing backend fails instead of passing unseen."""
+    import importlib.util
+
+    if importlib.util.find_spec(name) is not None:
+        return
+    if name in os.environ.get("BIGCATS_REQUIRE_BACKENDS", "").split(","):
+        pytest.fail(f"{name} is not installed, and BIGCATS_REQUIRE_BACKENDS asks for it")
+    pytest.skip(f"{name} is not installed here (pip install -r requirements-{name}.txt)")
+
+
+def on_backend(backend, code, *args, timeout=600):
+    """Run `code` (Python, given `args` as sys.argv[1:]) with Keras on `backend` in a fresh process
+    of this environment, from the project root; the CompletedProcess (text)."""
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip

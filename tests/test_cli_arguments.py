@@ -48,16 +48,27 @@ def test_a_model_path_that_is_a_folder_or_under_a_file_is_refused(capsys, tmp_pa
     assert code == 2 and "is a file" in err
 
 
-def test_keras_on_another_backend_is_explained(capsys, monkeypatch, tmp_path):
+def test_keras_on_a_backend_bigcats_does_not_run_on_or_one_not_installed_is_explained(capsys, monkeypatch, tmp_path):
+    import importlib.util
+
     from bigcats.doctor import diagnose, gather_facts
 
-    gather_facts()  # Keras imported here first, on TensorFlow: it picks its backend once, at import
+    gather_facts(smoke_test=False)  # Keras imported here first, on TensorFlow: it picks its backend once, at import
+    monkeypatch.setenv("KERAS_BACKEND", "numpy")
+    code, _, err = run(capsys, "predict", "--model", tmp_path / "m.keras", tmp_path)
+    assert code == 2 and "KERAS_BACKEND=numpy" in err and "tensorflow, torch, jax" in err
+    facts = gather_facts(smoke_test=False)
+    assert facts["keras_backend"] == "numpy"
+    assert any("KERAS_BACKEND=numpy" in f["message"] and f["severity"] == "error" for f in diagnose(facts))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real_find_spec(name, *a)
+    )
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     code, _, err = run(capsys, "predict", "--model", tmp_path / "m.keras", tmp_path)
-    assert code == 2 and "KERAS_BACKEND=jax" in err and "unset KERAS_BACKEND" in err
-    facts = gather_facts()
-    assert facts["keras_backend"] == "jax"
-    assert any("KERAS_BACKEND=jax" in f["message"] and f["severity"] == "error" for f in diagnose(facts))
+    assert code == 2 and "jax is not installed" in err and "--backend jax" in err
+    facts = {**gather_facts(smoke_test=False), "jax": None}
+    assert any("jax is not installed" in f["message"] and f["severity"] == "error" for f in diagnose(facts))
 
 
 def test_a_damaged_zip_member_is_a_clear_error(capsys, tmp_path):

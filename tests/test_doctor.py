@@ -92,8 +92,9 @@ def test_pascal_gpu_gets_no_mixed_precision():
 
 def test_healthy_gpu_machine_has_no_problems():
     findings = diagnose(facts(gpus=[gpu((8, 9), "NVIDIA RTX 4090")], smi="x", driver="560.35"))
-    assert [f["severity"] for f in findings] == ["info"]
-    assert "1 GPU(s): NVIDIA RTX 4090" in findings[0]["message"]
+    assert [f["severity"] for f in findings] == ["info", "info"]
+    assert "Keras trains on tensorflow here (the default)" in findings[0]["message"]
+    assert "1 GPU(s): NVIDIA RTX 4090" in findings[1]["message"]
 
 
 @pytest.mark.parametrize("machine,expect", [("arm64", "tensorflow-metal"), ("x86_64", "Intel Macs")])
@@ -169,3 +170,43 @@ def test_the_environment_answers_jupyterlabs_news_question(tmp_path):
     settings = json.loads(path.read_text())
     assert settings["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
     assert settings["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}  # a learner's own kept
+
+
+# --- Keras on PyTorch (tests/test_backends.py has the machines; here, what the doctor makes of them)
+
+WINDOWS_TORCH = dict(system="Windows", machine="AMD64", build={"is_cuda_build": False}, smi="x", driver="581.57")
+RTX_3060 = {"name": "cuda:0", "device_name": "NVIDIA GeForce RTX 3060", "compute_capability": [8, 6]}
+CHOSEN = {"backend": "torch", "reason": "TensorFlow 2.11 and newer have no GPU support on native Windows"}
+
+
+def on_torch(torch_probe, smoke=None, **machine):
+    return {**facts(**machine), "keras_backend": "torch", "backend_choice": CHOSEN, "torch": "2.14.1",
+            "torch_probe": torch_probe, "torch_smoke_test": smoke}  # fmt: skip
+
+
+def test_windows_training_on_torchs_gpu_keeps_tensorflows_missing_gpu_as_an_aside():
+    probe = {"ok": True, "version": "2.14.1+cu130", "cuda": "13.0", "gpus": [RTX_3060]}
+    smoke = {"status": "passed", "gpus": [{"device": "cuda:0", "ok": True, "error": ""}], "findings": []}
+    findings = diagnose(on_torch(probe, smoke, **WINDOWS_TORCH))
+    assert not [f for f in findings if f["severity"] != "info"]
+    said = "\n".join(f["message"] for f in findings)
+    assert "Keras trains on torch here (setup chose it: TensorFlow 2.11 and newer" in said
+    assert "PyTorch 2.14.1+cu130 sees 1 GPU(s): NVIDIA GeForce RTX 3060" in said
+    assert "PyTorch GPU smoke test passed" in said and "TensorFlow (here for tf.data only): Native Windows" in said
+
+
+def test_torchs_cpu_build_beside_a_working_driver_is_an_error_with_the_right_index():
+    probe = {"ok": True, "version": "2.14.1+cpu", "cuda": None, "gpus": []}
+    (error,) = [f for f in diagnose(on_torch(probe, **WINDOWS_TORCH)) if f["severity"] == "error"]
+    assert "it is the CPU build" in error["message"] and "requirements-torch.txt" in error["fix"]
+
+
+def test_a_failed_torch_smoke_test_is_explained():
+    probe = {"ok": True, "version": "2.14.1+cu130", "cuda": "13.0", "gpus": [RTX_3060]}
+    text = "RuntimeError: CUDA error: no kernel image is available for execution on the device"
+    from bigcats.tf_errors import explain
+
+    smoke = {"status": "failed", "gpus": [{"device": "cuda:0", "ok": False, "error": text}], "findings": explain(text)}
+    errors = [f["message"] for f in diagnose(on_torch(probe, smoke, **WINDOWS_TORCH)) if f["severity"] == "error"]
+    assert any("PyTorch lists the GPU, but real work on it failed" in m for m in errors)
+    assert any("no GPU code for this card" in m for m in errors)

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from bigcats.tutorial import notebook_paths, run_notebook
-from conftest import ROOT, jpeg_bytes, random_rgb
+from conftest import ROOT, jpeg_bytes, random_rgb, require_backend
 
 NOTEBOOKS = notebook_paths(ROOT / "notebooks")
 EXPECTED = [
@@ -211,17 +211,17 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     assert {p: p.read_bytes() for p in NOTEBOOKS} == before
 
 
+def tiny_settings(monkeypatch, tmp_path, data, **more):
+    """The notebooks' parameters for a quick run on `data`, with results under tmp_path."""
+    settings = {"BIGCATS_DATA_DIR": data, "BIGCATS_MODELS_DIR": tmp_path / "models",
+                "BIGCATS_REPORTS_DIR": tmp_path / "reports", "BIGCATS_EPOCHS": 1, "BIGCATS_IMAGE_SIZE": 32, **more}  # fmt: skip
+    for key, value in settings.items():
+        monkeypatch.setenv(key, str(value))
+
+
 @pytest.mark.slow
 def test_notebook_05_opened_first_trains_the_model_it_needs(tiny_data, tmp_path, monkeypatch):
-    env = {
-        "BIGCATS_DATA_DIR": tiny_data,
-        "BIGCATS_MODELS_DIR": tmp_path / "models",
-        "BIGCATS_REPORTS_DIR": tmp_path / "reports",
-        "BIGCATS_EPOCHS": 1,
-        "BIGCATS_IMAGE_SIZE": 32,
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, str(value))
+    tiny_settings(monkeypatch, tmp_path, tiny_data)
     path = next(p for p in NOTEBOOKS if p.stem == "05_evaluate_and_predict")
     executed = run_notebook(path, tmp_path / "executed" / path.name, timeout=600)
     text = text_of(executed)
@@ -233,15 +233,9 @@ def test_notebook_05_opened_first_trains_the_model_it_needs(tiny_data, tmp_path,
 
 @pytest.mark.slow
 def test_notebook_07_offline_without_weights_says_random_weights_on_every_figure(tiny_data, tmp_path, monkeypatch):
-    env = {
-        "BIGCATS_DATA_DIR": tiny_data,
-        "BIGCATS_MODELS_DIR": tmp_path / "models",
-        "BIGCATS_WEIGHTS": tmp_path / "no-such-weights.h5",  # as offline without a download
-        "BIGCATS_TRANSFER_IMAGE_SIZE": 32,
-        "BIGCATS_TRANSFER_EPOCHS": 1,
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, str(value))
+    offline = tmp_path / "no-such-weights.h5"  # as offline, without a download
+    tiny_settings(monkeypatch, tmp_path, tiny_data, BIGCATS_TRANSFER_IMAGE_SIZE=32, BIGCATS_TRANSFER_EPOCHS=1,
+                  BIGCATS_WEIGHTS=offline)  # fmt: skip
     path = next(p for p in NOTEBOOKS if p.stem == "07_transfer_learning")
     executed = run_notebook(path, tmp_path / "executed" / path.name, timeout=600)
     text = text_of(executed)
@@ -251,3 +245,18 @@ def test_notebook_07_offline_without_weights_says_random_weights_on_every_figure
     plotted = next(c for c in executed.cells if "plot_history(" in c.source)
     assert "{RANDOM}" in plotted.source and png_count(executed) == 1  # the curves' title says so too
     assert not (tmp_path / "models" / "lion_tiger_mobilenetv2.keras").exists()  # not saved
+
+
+@pytest.mark.slow
+def test_notebooks_04_and_05_train_and_predict_with_keras_on_torch(tiny_data, tmp_path, monkeypatch):
+    """Where TensorFlow cannot reach the GPU, Keras trains on PyTorch: the same lesson, the same cells."""
+    require_backend("torch")
+    tiny_settings(monkeypatch, tmp_path, tiny_data, BIGCATS_EPOCHS=2, BIGCATS_BATCH_SIZE=8, KERAS_BACKEND="torch")
+    executed = {}
+    for name in ("04_train_cnn", "05_evaluate_and_predict"):
+        path = next(p for p in NOTEBOOKS if p.stem == name)
+        executed[name] = run_notebook(path, tmp_path / "executed" / path.name, timeout=600)
+    record = json.loads((tmp_path / "models" / "lion_tiger_cnn.history.json").read_text())
+    assert record["backend"]["backend"] == "torch" and record["setup"]["augmentation"] == "step"
+    assert "Keras on torch: one device" in text_of(executed["04_train_cnn"])
+    assert re.search(r"accuracy (\d\.\d+)", text_of(executed["05_evaluate_and_predict"]))

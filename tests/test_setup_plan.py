@@ -53,8 +53,8 @@ def test_macos():
     )
     refused = plan(Machine("Darwin", "arm64"), "2.21.0", metal=True, python_version=(3, 13))
     assert refused.packages == [] and not refused.supported and "no wheel for Python 3.13" in said(refused)
-    plain = plan(Machine("Darwin", "arm64"), "2.21.0")
-    assert plain.packages == [] and "--metal" in said(plain)
+    plain = plan(Machine("Darwin", "arm64"), "2.21.0")  # the Apple GPU through PyTorch (tests/test_backends.py)
+    assert plain.backend == "torch" and "--metal" in said(plain)
     intel = plan(Machine("Darwin", "x86_64"), "2.21.0", metal=True)
     assert intel.packages == [] and not intel.supported and "no wheel for Intel Macs" in said(intel)
 
@@ -150,7 +150,9 @@ def test_the_scripts_check_before_the_install_and_the_batch_file_avoids_cmd_pitf
     commands = "\n".join(line for line in bat.splitlines() if not line.lower().startswith("rem"))
     assert "EnableDelayedExpansion" not in commands and "&&" not in commands and "||" not in commands
     assert bat.index("--preflight") < bat.index("-r requirements.txt")
-    assert bat.index("-m bigcats.setup_plan >") < bat.index("-r requirements.txt")  # the plan before the download
+    assert bat.index("-m bigcats.setup_plan %PLAN_FLAGS% >") < bat.index(
+        "-r requirements.txt"
+    )  # the plan before the download
     assert "pause" in bat and "cmdcmdline" in bat and "import tensorflow" in bat and "ensurepip" in bat
 
 

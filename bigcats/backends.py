@@ -1,0 +1,158 @@
+"""Which Keras backend trains here, and on which device.
+
+Keras 3 runs the same model on TensorFlow, PyTorch or JAX. TensorFlow is the tutorial's default
+and stays installed everywhere (tf.data feeds every backend), but it reaches the GPU only on
+Linux or WSL2 with an NVIDIA card it has kernels for; on native Windows, on Blackwell cards and
+on Apple silicon, PyTorch does (docs/install.md#which-backend-trains-on-your-gpu). Setup decides
+per machine (`bigcats.setup_plan`) and saves the choice in the environment; `use_saved_choice`
+applies it when bigcats is imported (the kernel does that before any cell), before Keras is,
+unless KERAS_BACKEND is set by hand.
+"""
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+BACKENDS = ("tensorflow", "torch", "jax")
+KERNEL_NAME = "bigcats"  # the "Python (bigcats)" kernel setup_env registers in the environment
+KERNEL_FIRST_LINE = "--IPKernelApp.exec_lines=import bigcats"  # what the kernel runs before any cell
+
+
+def settings_file(prefix=sys.prefix):
+    """Where setup saves this environment's backend: PREFIX/etc/bigcats/keras_backend.json."""
+    return Path(prefix, "etc", "bigcats", "keras_backend.json")
+
+
+def saved_choice(prefix=sys.prefix):
+    """{"backend": ..., "reason": ...} as setup saved it, or None."""
+    try:
+        saved = json.loads(settings_file(prefix).read_text())
+    except (OSError, ValueError):
+        return None
+    return saved if saved.get("backend") in BACKENDS else None
+
+
+def use_saved_choice(prefix=sys.prefix):
+    """Set KERAS_BACKEND to setup's choice for this environment, unless it is set already (by
+    hand, or by the kernel). Works only before Keras is imported; `bigcats` calls it on import."""
+    saved = saved_choice(prefix)
+    if saved and not os.environ.get("KERAS_BACKEND"):
+        os.environ["KERAS_BACKEND"] = saved["backend"]
+    if os.environ.get("KERAS_BACKEND", "").strip().lower() == "torch":
+        load_triton_first()
+    if importlib.util.find_spec("torch") is not None:
+        quiet_about_no_driver()
+
+
+def quiet_about_no_driver():
+    """PyTorch's CUDA build warns "CUDA initialization: Unexpected error from cudaGetDeviceCount()"
+    wherever it looks for a GPU on a machine with no NVIDIA driver (Keras does, on import): true and
+    harmless there (the CPU trains), so not shown; with a driver it may matter and is shown."""
+    import warnings
+
+    from bigcats.startup_log import has_nvidia_device
+
+    if not has_nvidia_device():
+        warnings.filterwarnings("ignore", message=r"CUDA initialization: Unexpected error from cudaGetDeviceCount")
+
+
+def load_triton_first():
+    """TensorFlow 2.20 and newer load their library with RTLD_GLOBAL, and a triton loaded after it
+    crashes Python (tensorflow#124205, an LLVM clash). PyTorch's Keras backend loads triton where
+    PyTorch has it (the Linux CUDA builds), so on torch it is loaded first, here."""
+    if "triton" in sys.modules or importlib.util.find_spec("triton") is None:
+        return
+    if "tensorflow" in sys.modules:  # with Keras on TensorFlow, then KERAS_BACKEND=torch
+        raise RuntimeError(
+            "TensorFlow was imported before bigcats, and Keras is to run on torch: loading PyTorch's triton after "
+            "TensorFlow crashes Python (tensorflow#124205). Restart the kernel (or Python) and import bigcats or "
+            "keras before tensorflow."
+        )
+    import triton  # noqa: F401
+
+
+def save_choice(backend, reason, prefix=sys.prefix):
+    """Save the backend where the command line and the notebooks read it (`settings_file`), and
+    have the "Python (bigcats)" kernel import bigcats before any cell, which applies it. Not as
+    KERAS_BACKEND in kernel.json's `env`: Jupyter puts that over the server's environment, so a
+    KERAS_BACKEND set by hand would lose. Returns the files written."""
+    path = settings_file(prefix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"backend": backend, "reason": reason}, indent=2))
+    written = [path]
+    kernel = Path(prefix, "share", "jupyter", "kernels", KERNEL_NAME, "kernel.json")
+    if kernel.exists():
+        spec = json.loads(kernel.read_text())
+        # bigcats first: the saved choice, and triton before a learner's `import tensorflow` (`load_triton_first`)
+        if KERNEL_FIRST_LINE not in spec.get("argv", []):
+            spec.setdefault("argv", []).append(KERNEL_FIRST_LINE)
+        kernel.write_text(json.dumps(spec, indent=1))
+        written.append(kernel)
+    return written
+
+
+def active():
+    """The backend Keras runs on in this process (imports Keras)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def torch_gpus():
+    """[{name, device_name, compute_capability}] for the GPUs PyTorch reaches: CUDA cards, or the
+    Apple GPU (MPS, which has no compute capability)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return [
+            {
+                "name": f"cuda:{i}",
+                "device_name": torch.cuda.get_device_name(i),
+                "compute_capability": list(torch.cuda.get_device_capability(i)),
+            }
+            for i in range(torch.cuda.device_count())
+        ]
+    if torch.backends.mps.is_available():
+        return [{"name": "mps", "device_name": "Apple GPU (MPS)", "compute_capability": None}]
+    return []
+
+
+def jax_gpus():
+    import jax
+
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    return [{"name": f"gpu:{d.id}", "device_name": d.device_kind, "compute_capability": _capability(d)} for d in gpus]
+
+
+def _capability(device):
+    value = getattr(device, "compute_capability", None)  # '8.6' on CUDA devices
+    return [int(part) for part in str(value).split(".")[:2]] if value else None
+
+
+def gpus(backend=None):
+    """The GPUs the given (default: the active) backend reaches, as `devices.gpu_details` lists them."""
+    backend = backend or active()
+    if backend == "torch":
+        return torch_gpus()
+    if backend == "jax":
+        return jax_gpus()
+    from bigcats.devices import gpu_details
+
+    return gpu_details()
+
+
+def version(backend):
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(backend)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def describe(device):
+    """What the training record says about the backend: its name, version, and the device."""
+    backend = active()
+    return {"backend": backend, "version": version(backend), "device": device}
