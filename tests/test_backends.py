@@ -4,6 +4,7 @@ choice is saved, and the same code on TensorFlow and PyTorch (checked here on th
 import json
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -290,3 +291,19 @@ def test_a_saved_optimiser_is_recorded_by_its_public_name_and_nothing_else_chang
     before = path.read_bytes()
     make_backend_neutral(path)  # already neutral (as TensorFlow's files are): left as it is
     assert path.read_bytes() == before
+
+
+def test_the_gpu_report_runs_keras_on_torch_without_tensorflow(tmp_path):
+    """scripts/gpu_report.py, for a lent NVIDIA machine without TensorFlow: here on torch's CPU,
+    tiny, its JSON and its claim that TensorFlow was never imported."""
+    require_backend("torch")
+    out = tmp_path / "gpu.json"
+    command = [sys.executable, str(ROOT / "scripts" / "gpu_report.py"), "--backends", "torch", "--image-size", "32",
+               "--steps", "1", "--repeats", "1", "--batches", "2", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (torch,) = json.loads(out.read_text())["backends"]
+    assert torch["backend"] == "torch" and not torch["tensorflow_imported"]
+    assert [(row["precision"], row["batch"]) for row in torch["rows"]] == [("float32", 2), ("mixed_float16", 2)]
+    assert all(row["model_images_per_second"] > 0 and row["augmented_share"] > 0 for row in torch["rows"])
+    assert "torch float32       batch   2" in done.stdout
