@@ -169,19 +169,16 @@ def _one_device_setup(backend, devices, mixed_precision, augment_on):
     reasons = [f"Keras on {backend}: one device (MirroredStrategy and --multi-worker are TensorFlow's)"]
     if not gpus:
         reasons.append(f"no GPU visible to {backend}: training runs on the CPU")
-    chosen = choose_precision(gpus)
-    if gpus and gpus[0]["name"] == "mps":
-        chosen = "float32", "the Apple GPU: float32 (mixed precision was not measured faster there)"
-    precision = _set_precision(chosen, mixed_precision, reasons)
+    # the same rule: the Apple GPU has no compute capability, so float32 there
+    precision = _set_precision(choose_precision(gpus), mixed_precision, reasons)
     reasons.append(
         "XLA: JAX compiles the whole training step"
         if backend == "jax"
         else f"compiled: no (Keras' jit_compile='auto' runs {backend} eagerly)"
     )
-    place, why = augmentation_place(bool(gpus), "step" if augment_on == "auto" else augment_on, cpu_cores())
-    reasons.append(why.replace("set by the caller", f"the only place on {backend}"))
+    reasons.append(f"augmentation inside the training step: the only place on {backend}")
     device = f"{gpus[0]['name']} ({gpus[0]['device_name']})" if gpus else "CPU"
-    return TrainingSetup(OneDevice(), device, 1, precision, reasons, place)
+    return TrainingSetup(OneDevice(), device, 1, precision, reasons, "step")
 
 
 # Up to this many CPU cores, augmenting inside the training step (in turn with the model) beat

@@ -160,11 +160,20 @@ def _dotted(version):
 def _torch_reaches_the_gpu(m):
     """Where Keras reaches the GPU through PyTorch and not through TensorFlow: native Windows
     and Blackwell with a card and driver PyTorch's CUDA 13 builds take, and Apple silicon."""
-    if m.system == "Darwin":
-        return m.machine == "arm64"
     if m.system == "Linux" and not (m.compute_capability and m.compute_capability > TENSORFLOW_CUDA[1]):
         return False
-    return m.system in ("Windows", "Linux") and m.nvidia_smi_ok and not _torch_cuda_problem(m)
+    return _torch_device(m) != "cpu"
+
+
+def _torch_device(m, cpu_only=False):
+    """Where PyTorch's build for this machine trains: mps (Apple silicon), cuda or cpu."""
+    if cpu_only:
+        return "cpu"
+    if m.system == "Darwin" and m.machine == "arm64":
+        return "mps"
+    if m.system in ("Windows", "Linux") and m.nvidia_smi_ok and not _torch_cuda_problem(m):
+        return "cuda"
+    return "cpu"
 
 
 def _torch_cuda_problem(m):
@@ -188,10 +197,10 @@ def _torch_packages(m, cpu_only=False):
     """pip arguments for the torch route: requirements-torch.txt from the index that has the
     right build (PyPI's Windows wheel is the CPU build; PyPI's Linux one is the CUDA build)."""
     packages = ["-r", TORCH_REQUIREMENTS.name]
-    wants_cuda = m.nvidia_smi_ok and not cpu_only and not _torch_cuda_problem(m)
-    if m.system == "Windows" and wants_cuda:
+    device = _torch_device(m, cpu_only)
+    if m.system == "Windows" and device == "cuda":
         packages += ["--index-url", TORCH_INDEX + "/cu130"]
-    elif m.system in ("Windows", "Linux") and not wants_cuda:
+    elif m.system in ("Windows", "Linux") and device == "cpu":
         packages += ["--index-url", TORCH_INDEX + "/cpu"]
     return packages
 
@@ -227,10 +236,7 @@ def _chosen_backend(m, p, backend, cpu_only):
     p.backend = backend
     p.backend_reason = f"--backend {backend}"
     if backend == "torch":
-        p.packages = _torch_packages(m, cpu_only)
-        reaches = "--index-url" not in p.packages or p.packages[-1].endswith("/cu130")
-        p.gpu = "mps" if m.system == "Darwin" and m.machine == "arm64" else "cuda" if m.nvidia_smi_ok else "cpu"
-        p.gpu = p.gpu if reaches and not cpu_only else "cpu"
+        p.packages, p.gpu = _torch_packages(m, cpu_only), _torch_device(m, cpu_only)
     else:
         p.packages = ["-r", JAX_REQUIREMENTS.name]
         cuda = m.system == "Linux" and m.nvidia_smi_ok and not cpu_only and not _torch_cuda_problem(m)
