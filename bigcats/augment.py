@@ -7,11 +7,14 @@ few hundred photos learns lions and tigers, not those photos. Two kinds of chang
   and white.
 
 Made a batch at a time, in plain Keras operations (`keras.ops`), so the same code runs in the
-tf.data pipeline on a CPU and inside the training step on a GPU, with TensorFlow or JAX
-(docs/benchmarks.md#input-that-never-sets-the-pace). Framing, mirror and tilt are one affine map
-per photo, so each output pixel is sampled once: from a pyramid of the photo at 1/2, 1/4 ... of
-its size, the level chosen by how many photo pixels fall on one output pixel, so that zooming out
-and low-resolution copies are smooth, not aliased. Past the photo's edges it is mirrored.
+tf.data pipeline on a CPU and inside the training step on a GPU, with TensorFlow, JAX or PyTorch
+(docs/benchmarks.md#input-that-never-sets-the-pace). It filters as a photo editor resizes: each
+axis of the framing is resampled with a triangle filter as wide as the number of photo pixels
+that fall on one output pixel (`tf.image.resize(..., antialias=True)`), then the low resolution
+(the same filter down, bilinear back up), then a tilt read 1:1. A shrunk photo filtered less than
+that aliases, filtered more is blurred, and either ties sharpness to the framing, which photos
+from elsewhere do not share (docs/model-selection.md#the-batched-augmentation-filtered-as-the-per-photo-one).
+Every step reads whole rows (banded gathers: cheap), columns as rows of the transposed image.
 
 Every change of a batch is drawn up front as uniform numbers (`draws`, one row per photo), so the
 same numbers give the same photos anywhere: the pipeline draws them from a stateless seed, the
@@ -31,13 +34,8 @@ from keras import ops
 # (docs/model-selection.md#round-2-sharp-photos-the-cheap-stem-the-round-2-default).
 FRAMING_MARGIN = 1.5
 DRAWS = 14  # uniform numbers per photo: one for each random choice below
-LEVELS = 5  # the pyramid: the photo, then 1/2, 1/4, 1/8 and 1/16 of its size
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # the luma of ITU-R BT.601, as PIL's convert("L")
-# Where a photo is shrunk, pyramid levels this much coarser than its footprint alone asks for:
-# then, over all framings, the photos are as sharp as the per-photo augmentation's antialiased
-# resizing made them; sharper, the model learns a sharpness that test photos do not have
-# (tests/test_augment.py, docs/benchmarks.md#input-that-never-sets-the-pace).
-SHARPNESS_MATCH = 0.35
+SMALLEST_LOW_RESOLUTION = 32  # pixels a side of the smallest low-resolution copy
 
 # What the experiments chose (docs/model-selection.md#round-4-augmentation-in-the-input-pipeline,
 # #round-3-from-farther-away): the framing, then the look.
@@ -76,7 +74,11 @@ def draw_changes(draws, image_size, **settings):
         "side": between(2, s["min_side"], 1.0),
         "stretch": ops.exp(between(3, -log_stretch, log_stretch) / 2),  # width / height = stretch²
         "where": ops.stack([draws[:, 4], draws[:, 5]], axis=1),  # (down, across) within the free room
-        "low_resolution": ops.where(chance(6, s["low_res_fraction"]), between(7, 32, max(image_size - 16, 33)), 0.0),
+        "low_resolution": ops.where(
+            chance(6, s["low_res_fraction"]),
+            between(7, SMALLEST_LOW_RESOLUTION, max(image_size - 16, SMALLEST_LOW_RESOLUTION + 1)),
+            0.0,
+        ),
         "mirror": chance(8, 0.5),
         "turn": between(9, -s["max_turn"], s["max_turn"]) * 2 * math.pi,
         "brightness": between(10, -s["brightness"], s["brightness"]) * 255,
@@ -108,89 +110,103 @@ def check_framing(min_side, max_stretch, max_zoom_out):
         )
 
 
-def photo_coordinates(changes, photo_size, image_size):
-    """Where each output pixel samples the photo: (rows, columns), each (photos, image_size,
-    image_size), in pixel indices of the photo (outside [0, size - 1] past its edges), and how
-    many photo pixels fall on one output pixel (photos,). Output pixel (y, x) is turned about
-    the centre, mirrored, then placed in the crop."""
-    height, width = photo_size
-    canvas = ops.stack([changes["zoom"] * height, changes["zoom"] * width], axis=1)
-    shape = ops.stack([1 / changes["stretch"], changes["stretch"]], axis=1) * changes["side"][:, None]
-    crop = ops.minimum(shape, 1.0) * canvas  # (height, width) in photo pixels
-    photo = ops.convert_to_tensor([height, width], "float32")
-    centre = changes["where"] * (canvas - crop) - (canvas - photo) / 2 + crop / 2 - 0.5
-    scale = crop / image_size  # photo pixels per output pixel, down and across
-    middle = (image_size - 1) / 2
-    steps = ops.arange(image_size, dtype="float32") - middle
-    down, across = steps[None, :, None], steps[None, None, :]
-    cos, sin = ops.cos(changes["turn"])[:, None, None], ops.sin(changes["turn"])[:, None, None]
-    mirror = ops.where(changes["mirror"], -1.0, 1.0)[:, None, None]
-    rows = centre[:, 0, None, None] + scale[:, 0, None, None] * (sin * across + cos * down)
-    columns = centre[:, 1, None, None] + scale[:, 1, None, None] * mirror * (cos * across - sin * down)
-    return rows, columns, ops.sqrt(scale[:, 0] * scale[:, 1])
+def axis_framing(changes, side, axis, image_size):
+    """Where the output reads the photo along `axis` (0: down, 1: across), the photo `side`
+    pixels long that way: (start, step), each (photos,). Output pixel i covers photo coordinates
+    start + i * step to start + (i + 1) * step (photo pixel k covers [k, k + 1); past its edges
+    lies its mirror image). A mirrored photo reads across from the crop's far edge, a negative step."""
+    canvas = changes["zoom"] * side
+    shape = changes["stretch"] if axis else 1 / changes["stretch"]
+    crop = ops.minimum(shape * changes["side"], 1.0) * canvas
+    start = changes["where"][:, axis] * (canvas - crop) - (canvas - side) / 2
+    step = crop / image_size
+    if axis:
+        start, step = ops.where(changes["mirror"], start + crop, start), ops.where(changes["mirror"], -step, step)
+    return start, step
 
 
-def pyramid(images, levels=LEVELS):
-    """The photos at full size, 1/2, 1/4 ...: each level the 2x2 average of the one before."""
-    images = [ops.cast(images, "float32")]
-    for _ in range(levels - 1):
-        images.append(ops.average_pool(images[-1], 2, strides=2, padding="valid"))
-    return images
+def taps_needed(widest_step):
+    """How many rows a triangle filter of radius `widest_step` (at least 1) can touch."""
+    return math.floor(2 * max(widest_step, 1.0)) + 2
+
+
+def resample_rows(images, start, step, rows, taps):
+    """`rows` new rows of each image (photos, height, width, channels): row i the triangle-weighted
+    average of the image's rows around start + (i + 0.5) * step (photos,), the triangle's radius
+    |step| (at least 1: bilinear where the image is enlarged), past the edges the image's mirror
+    image: `tf.image.resize(..., antialias=True)` of any crop. `taps` (static): `taps_needed`."""
+    centres = start[:, None] + (ops.arange(rows, dtype="float32")[None, :] + 0.5) * step[:, None]
+    radius = ops.maximum(ops.abs(step), 1.0)[:, None]
+    index = ops.ceil(centres - radius - 0.5)[..., None] + ops.arange(taps, dtype="float32")
+    weight = ops.maximum(0.0, 1.0 - ops.abs(index + 0.5 - centres[..., None]) / radius[..., None])
+    weight = weight / ops.sum(weight, axis=-1, keepdims=True)
+    return _weighted_rows(images, _mirrored(index, images.shape[1]), weight)
 
 
 def _mirrored(index, size):
-    """Pixel indices past either edge mirrored back inside, as the edge of a photo in a mirror:
-    ... 2 1 0 | 0 1 2 ... size-1 | size-1 size-2 ..."""
-    position = ops.mod(index + 0.5, 2 * size)
-    return ops.where(position > size, 2 * size - position, position) - 0.5
+    """Row indices past either edge mirrored back inside, as a photo's edge in a mirror:
+    ... 1 0 | 0 1 ... size-1 | size-1 size-2 ... (as int32)."""
+    index = ops.where(index < 0, -index - 1, index)
+    index = ops.where(index >= size, 2 * size - index - 1, index)
+    return ops.cast(ops.clip(index, 0, size - 1), "int32")
 
 
-def sample(levels, rows, columns, level_of_photo):
-    """Bilinear samples of each photo at (rows, columns) (level-0 pixel indices), blending the two
-    pyramid levels around `level_of_photo` (photos,), a fractional level. Returns (photos,
-    image_size, image_size, channels), float32."""
-    photos = ops.shape(rows)[0]
-    sizes = [tuple(level.shape[1:3]) for level in levels]
-    areas = [h * w for h, w in sizes]
-    # whole numbers (uint8): the gathers are most of the time, and a quarter of float32's bytes
-    # are quicker to gather; the photo itself is exact, its coarser levels within half a level
-    flat = ops.concatenate(
-        [
-            ops.reshape(ops.cast(ops.clip(ops.round(level), 0, 255), "uint8"), (-1, levels[0].shape[-1]))
-            for level in levels
-        ],
-        axis=0,
-    )
-    # where each level starts in `flat`: the levels before it, every photo of each
-    starts = ops.cast(photos, "int32") * ops.convert_to_tensor([sum(areas[:k]) for k in range(len(levels))], "int32")
-    lowest = ops.clip(ops.floor(level_of_photo), 0, len(levels) - 1)
-    blend = ops.clip(level_of_photo - lowest, 0.0, 1.0)[:, None, None, None]
-    lowest = ops.cast(lowest, "int32")
-    return (1 - blend) * _sample_level(flat, starts, sizes, rows, columns, lowest) + blend * _sample_level(
-        flat, starts, sizes, rows, columns, ops.minimum(lowest + 1, len(levels) - 1)
-    )
+def _weighted_rows(images, index, weight):
+    """Row i of each image: the sum over k of weight[:, i, k] * images[:, index[:, i, k]]. Whole
+    rows are gathered, the cheap kind of read."""
+    photos, height = ops.shape(images)[0], images.shape[1]
+    flat = ops.reshape(images, (-1, *images.shape[2:]))  # (photos * height rows, width, channels)
+    first = (ops.arange(photos, dtype="int32") * height)[:, None]
+    total = 0.0
+    for k in range(index.shape[-1]):
+        row = ops.cast(ops.take(flat, first + index[:, :, k], axis=0), "float32")
+        total = total + row * weight[:, :, k, None, None]
+    return total
 
 
-def _sample_level(flat, starts, sizes, rows, columns, level):
-    """Bilinear samples of each photo at its own pyramid `level` (photos,)."""
-    heights = ops.take(ops.convert_to_tensor([h for h, _ in sizes], "int32"), level)
-    widths = ops.take(ops.convert_to_tensor([w for _, w in sizes], "int32"), level)
-    shrink = ops.power(2.0, ops.cast(level, "float32"))[:, None, None]
-    first = ops.take(starts, level) + ops.arange(ops.shape(level)[0], dtype="int32") * heights * widths
-    heights, widths, first = heights[:, None, None], widths[:, None, None], first[:, None, None]
-    rows = _mirrored((rows + 0.5) / shrink - 0.5, ops.cast(heights, "float32"))
-    columns = _mirrored((columns + 0.5) / shrink - 0.5, ops.cast(widths, "float32"))
+def low_resolution_rows(images, sizes):
+    """The rows of each image as if shrunk to `sizes` (photos,) rows with the triangle filter and
+    enlarged back bilinearly, as a small web photo scaled up looks (0: left as it is)."""
+    rows = images.shape[1]
+    small = ops.where(sizes > 0, ops.floor(sizes), float(rows))
+    taps = taps_needed(rows / SMALLEST_LOW_RESOLUTION)
+    shrunk = resample_rows(images, ops.zeros_like(small), rows / small, rows, taps)  # rows past `small` unused
+    # enlarging: each row a blend of the two small rows around it (half-pixel centres, edges held)
+    position = (ops.arange(rows, dtype="float32")[None, :] + 0.5) * small[:, None] / rows - 0.5
+    before = ops.floor(position)
+    weight = position - before
+    index = ops.stack([ops.maximum(before, 0), ops.minimum(before + 1, small[:, None] - 1)], axis=-1)
+    return _weighted_rows(shrunk, ops.cast(index, "int32"), ops.stack([1 - weight, weight], axis=-1))
+
+
+def tilt(images, turns):
+    """Each image turned by `turns` (photos,) radians about its centre, read bilinearly at 1:1,
+    the corners filled with its mirror image."""
+    photos, size = ops.shape(images)[0], images.shape[1]
+    middle = (size - 1) / 2
+    steps = ops.arange(size, dtype="float32") - middle
+    down, across = steps[None, :, None], steps[None, None, :]
+    cos, sin = ops.cos(turns)[:, None, None], ops.sin(turns)[:, None, None]
+    rows = _mirrored_position(sin * across + cos * down + middle, size)
+    columns = _mirrored_position(cos * across - sin * down + middle, size)
     top, left = ops.floor(rows), ops.floor(columns)
-    down, across = (rows - top)[..., None], (columns - left)[..., None]
+    below, right = (rows - top)[..., None], (columns - left)[..., None]
     top, left = ops.cast(top, "int32"), ops.cast(left, "int32")
+    flat = ops.reshape(images, (-1, images.shape[-1]))
+    first = (ops.arange(photos, dtype="int32") * size * size)[:, None, None]
 
     def pixels(row, column):
-        row, column = ops.clip(row, 0, heights - 1), ops.clip(column, 0, widths - 1)
-        return ops.cast(ops.take(flat, first + row * widths + column, axis=0), "float32")
+        return ops.take(flat, first + ops.clip(row, 0, size - 1) * size + ops.clip(column, 0, size - 1), axis=0)
 
-    upper = pixels(top, left) * (1 - across) + pixels(top, left + 1) * across
-    lower = pixels(top + 1, left) * (1 - across) + pixels(top + 1, left + 1) * across
-    return upper * (1 - down) + lower * down
+    upper = pixels(top, left) * (1 - right) + pixels(top, left + 1) * right
+    lower = pixels(top + 1, left) * (1 - right) + pixels(top + 1, left + 1) * right
+    return upper * (1 - below) + lower * below
+
+
+def _mirrored_position(position, size):
+    """Positions (pixel centres at whole numbers) past either edge mirrored back inside."""
+    position = ops.mod(position + 0.5, 2.0 * size)
+    return ops.where(position > size, 2.0 * size - position, position) - 0.5
 
 
 def new_colours(images, changes):
@@ -210,56 +226,61 @@ def augment_batch(images, image_size, draws, **settings):
     """A new framing and a new look of every photo in a batch of decoded photos (any size, any
     number type, pixels in [0, 255]): float32 (photos, image_size, image_size, 3). `draws`:
     uniform numbers in [0, 1), shape (photos, DRAWS); settings as for `draw_changes`."""
-    turned = frame_batch(images, image_size, draws, **settings)
-    return finish_batch(enlarge_columns(turned, draws, **settings), draws, **settings)
+    for step in augment_steps(image_size, **settings):
+        images = step(images, draws)
+    return images
 
 
-def frame_batch(images, image_size, draws, **settings):
-    """The first part of `augment_batch`: each photo framed, mirrored and tilted, sampled from the
-    pyramid level its framing (and any lower resolution) calls for, and transposed, its columns
-    as rows, for `enlarge_columns` (free here, where every pixel is sampled anyway)."""
+def augment_steps(image_size, **settings):
+    """`augment_batch` step by step, each `step(images, draws)`: the framing's rows, then its
+    columns and their low resolution (the columns as rows of the transposed images), then the rows'
+    low resolution, then the tilt and the new colours. Each step reads whole rows of what the step
+    before it wrote."""
+    settings = {**FRAMING, **LOOK, **settings}
+    axis_step = functools.partial(frame_axis, image_size=image_size, settings=settings)
+    low_step = functools.partial(low_resolution_step, image_size=image_size, settings=settings)
+    last_step = functools.partial(tilt_and_colours, image_size=image_size, settings=settings)
+    down, across = functools.partial(axis_step, axis=0), functools.partial(axis_step, axis=1)
+    return (down, transposed, across, low_step, transposed, low_step, last_step)
+
+
+def frame_axis(images, draws, axis, image_size, settings):
+    """Each photo's framing along `axis` (1: the columns, as rows of transposed images): its rows
+    resampled to image_size, each from the rows its output row covers."""
+    start, step = axis_framing(draw_changes(draws, image_size, **settings), images.shape[1], axis, image_size)
+    taps = taps_needed(settings["max_zoom_out"] * images.shape[1] / image_size)  # the whole zoomed-out canvas
+    return resample_rows(images, start, step, image_size, taps)
+
+
+def low_resolution_step(images, draws, image_size, settings):
+    return low_resolution_rows(images, draw_changes(draws, image_size, **settings)["low_resolution"])
+
+
+def tilt_and_colours(images, draws, image_size, settings):
     changes = draw_changes(draws, image_size, **settings)
-    levels = pyramid(images)
-    rows, columns, footprint = photo_coordinates(changes, tuple(levels[0].shape[1:3]), image_size)
-    rows, columns = ops.transpose(rows, (0, 2, 1)), ops.transpose(columns, (0, 2, 1))
-    low = changes["low_resolution"]
-    # a low-resolution copy is a framing seen through fewer pixels: as blurred as a photo
-    # that many times larger on each output pixel
-    footprint = ops.where(low > 0, footprint * image_size / ops.maximum(low, 1.0), footprint)
-    # shrinking (more than one photo pixel on an output pixel) smooths; enlarging does not
-    level = ops.where(footprint > 1.0, ops.log2(ops.maximum(footprint, 1.0)) + SHARPNESS_MATCH, 0.0)
-    return sample(levels, rows, columns, level)
+    return new_colours(tilt(images, changes["turn"]), changes)
 
 
-def enlarge_columns(turned, draws, **settings):
-    """The second part of `augment_batch`: the columns of the low-resolution copies, from images
-    transposed by `frame_batch`, and back upright."""
-    changes = draw_changes(draws, turned.shape[1], **settings)
-    return ops.transpose(_enlarge_rows(turned, changes["low_resolution"]), (0, 2, 1, 3))
-
-
-def finish_batch(framed, draws, **settings):
-    """The last part of `augment_batch`: the rows of the low-resolution copies, then the new colours."""
-    changes = draw_changes(draws, framed.shape[1], **settings)
-    return new_colours(_enlarge_rows(framed, changes["low_resolution"]), changes)
+def transposed(images, draws=None):
+    """The images' columns as rows."""
+    return ops.transpose(images, (0, 2, 1, 3))
 
 
 @functools.cache
 def compiled_augment_batch(image_size):
-    """`augment_batch(images, image_size, draws)` on TensorFlow compiled with XLA, in its three
-    parts (compiled as one, XLA recomputed the framing for every pixel the lower resolutions read;
-    with a transpose and the reads after it in one part, it read each column one number at a time):
-    fused into a few loops it ran several times faster on a CPU than op by op
-    (docs/benchmarks.md#input-that-never-sets-the-pace). Where this TensorFlow cannot compile it,
-    the same function op by op, said once."""
+    """`augment_batch(images, image_size, draws)` on TensorFlow, each step compiled with XLA
+    alone and the transposes left to TensorFlow: given a gather of an image computed in the same
+    compiled function, XLA computes the image again for every read, and fused with a transpose it
+    reads one number at a time (docs/benchmarks.md#input-that-never-sets-the-pace). Where this
+    TensorFlow cannot compile, the same function op by op, said once."""
     import tensorflow as tf
 
-    frame = tf.function(lambda images, draws: frame_batch(images, image_size, draws), jit_compile=True)
-    columns = tf.function(enlarge_columns, jit_compile=True)
-    finish = tf.function(finish_batch, jit_compile=True)
+    steps = [step if step is transposed else tf.function(step, jit_compile=True) for step in augment_steps(image_size)]
 
     def compiled(images, draws):
-        return finish(columns(frame(images, draws), draws), draws)
+        for step in steps:
+            images = step(images, draws)
+        return images
 
     try:  # one small batch, now (not inside whatever is being traced): XLA compiles it here or not at all
         with tf.init_scope():
@@ -268,38 +289,6 @@ def compiled_augment_batch(image_size):
         print(f"Augmenting without XLA ({str(error).splitlines()[0]}): slower, the same photos", file=sys.stderr)
         return tf.function(lambda images, draws: augment_batch(images, image_size, draws))
     return compiled
-
-
-def lower_resolution(images, sizes):
-    """Each image (photos, size, size, channels) as if shrunk to `sizes` (photos,) pixels a side
-    and enlarged back, bilinearly, as a small web photo scaled up looks (0: left as it is). The
-    images come already blurred to that scale (sampled from a coarser pyramid level), so each
-    small pixel is read at its centre; enlarging blends the two around every output pixel, across
-    the columns, then down the rows (whole rows at a time: cheap)."""
-    columns = ops.transpose(_enlarge_rows(ops.transpose(images, (0, 2, 1, 3)), sizes), (0, 2, 1, 3))
-    return _enlarge_rows(columns, sizes)
-
-
-def _enlarge_rows(images, sizes):
-    """The rows of each image (photos, size, size, channels) as if shrunk to `sizes` (photos,)
-    rows and enlarged back: each row a blend of the two small rows around it, read at their centres."""
-    size = images.shape[1]
-    small = ops.where(sizes > 0, ops.floor(sizes), float(size))[:, None]  # (photos, 1)
-    position = (ops.arange(size, dtype="float32")[None, :] + 0.5) * small / size - 0.5
-    first = ops.floor(position)
-    weight = (position - first)[:, :, None, None]
-    # the small rows before and after each output row, as rows of the image at their centres
-    rows = [ops.clip(ops.round((ops.clip(first + k, 0, small - 1) + 0.5) * size / small - 0.5), 0, size - 1) for k in (0, 1)]  # fmt: skip
-    return _blend_rows(images, [ops.cast(r, "int32") for r in rows], weight)
-
-
-def _blend_rows(images, rows, weight):
-    """Row i of each image: rows[0][i] and rows[1][i] blended by weight[i]."""
-    photos, size = ops.shape(images)[0], images.shape[1]
-    flat = ops.reshape(images, (-1, size, images.shape[-1]))  # (photos * size rows, size, channels)
-    first = (ops.arange(photos, dtype="int32") * size)[:, None]
-    before, after = (ops.take(flat, first + r, axis=0) for r in rows)
-    return before * (1 - weight) + after * weight
 
 
 class Augmentation(keras.layers.Layer):

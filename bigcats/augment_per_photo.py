@@ -1,6 +1,7 @@
-"""The per-photo augmentation of rounds 4-8, kept as the baseline that `benchmark` times the
-batched augmentation (`bigcats.augment`) against and as the reference a test compares its
-distribution with (docs/benchmarks.md#input-that-never-sets-the-pace). Training no longer uses it.
+"""The per-photo augmentation of rounds 4-8: the reference the batched augmentation
+(`bigcats.augment`) is measured against, photo by photo on the same draws
+(tests/test_augment_fidelity.py), and the baseline `benchmark` times it against
+(docs/benchmarks.md#input-that-never-sets-the-pace). Training no longer uses it.
 
 - `reframe`: a new framing, as another photographer would take it (closer, farther away, wider,
   taller, at a lower resolution);
@@ -37,20 +38,30 @@ def reframe(
     check_framing(min_side, max_stretch, max_zoom_out)
     seeds = tf.random.experimental.stateless_split(seed, 8)
     uniform = lambda k, low=0.0, high=1.0: tf.random.stateless_uniform([], seeds[k], low, high)
-    size = tf.cast(tf.shape(image)[:2], tf.float32)
     zoom = tf.where(uniform(7) < zoom_out_fraction, uniform(6, 1.0, max_zoom_out), 1.0)
-    canvas = size * zoom
     side = uniform(0, min_side, 1.0)
     stretch = tf.sqrt(tf.exp(uniform(1, -tf.math.log(max_stretch), tf.math.log(max_stretch))))
+    where = tf.stack([uniform(2), uniform(3)])
+    low = tf.where(uniform(5) < low_res_fraction, tf.floor(uniform(4, 32, max(image_size - 16, 33))), 0.0)
+    return reframe_as_drawn(image, image_size, zoom, side, stretch, where, low)
+
+
+def reframe_as_drawn(image, image_size, zoom, side, stretch, where, low):
+    """`reframe` with its random values given (as `bigcats.augment.draw_changes` gives them for
+    one photo; `low` 0: not at a low resolution)."""
+    import tensorflow as tf
+
+    size = tf.cast(tf.shape(image)[:2], tf.float32)
+    canvas = size * zoom
     crop = tf.minimum(side * tf.stack([1 / stretch, stretch]), 1.0) * canvas  # (height, width)
-    start = tf.stack([uniform(2), uniform(3)]) * (canvas - crop) - (canvas - size) / 2  # in the photo
+    start = where * (canvas - crop) - (canvas - size) / 2  # in the photo
     framed = _crop_with_mirrored_border(image, start, crop, image_size)
-    low = tf.cast(uniform(4, 32, max(image_size - 16, 33)), tf.int32)
+    small = tf.cast(tf.maximum(low, 1.0), tf.int32)
 
     def low_resolution():
-        return tf.image.resize(tf.image.resize(framed, (low, low), antialias=True), (image_size, image_size))
+        return tf.image.resize(tf.image.resize(framed, (small, small), antialias=True), (image_size, image_size))
 
-    return tf.cond(uniform(5) < low_res_fraction, low_resolution, lambda: framed)
+    return tf.cond(low > 0, low_resolution, lambda: framed)
 
 
 def _crop_with_mirrored_border(image, start, crop, image_size):
@@ -83,8 +94,7 @@ def new_look(image, seed, max_turn=0.05, brightness=0.1, contrast=0.2, colour=(0
 
     seeds = tf.random.experimental.stateless_split(seed, 7)
     uniform = lambda k, low=0.0, high=1.0: tf.random.stateless_uniform([], seeds[k], low, high)
-    image = tf.cond(uniform(0) < 0.5, lambda: tf.reverse(image, [1]), lambda: image)
-    image = _turn(image, uniform(1, -max_turn, max_turn) * 2 * math.pi)
+    image = mirror_and_turn(image, uniform(0) < 0.5, uniform(1, -max_turn, max_turn) * 2 * math.pi)
     image = tf.clip_by_value(image + uniform(2, -brightness, brightness) * 255, 0.0, 255.0)
     mean = tf.reduce_mean(image, [0, 1], keepdims=True)
     image = tf.clip_by_value((image - mean) * uniform(3, 1 - contrast, 1 + contrast) + mean, 0.0, 255.0)
@@ -94,6 +104,13 @@ def new_look(image, seed, max_turn=0.05, brightness=0.1, contrast=0.2, colour=(0
     saturation = tf.where(uniform(5) < grey_fraction, 0.0, saturation)
     grey = tf.reduce_sum(image * [0.299, 0.587, 0.114], axis=-1, keepdims=True)
     return tf.clip_by_value(grey + saturation * (image - grey), 0.0, 255.0)
+
+
+def mirror_and_turn(image, mirror, angle):
+    """`new_look`'s geometry with its random values given: mirrored (a bool) then turned by `angle` radians."""
+    import tensorflow as tf
+
+    return _turn(tf.cond(mirror, lambda: tf.reverse(image, [1]), lambda: image), angle)
 
 
 def _turn(image, angle):

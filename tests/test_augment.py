@@ -143,8 +143,8 @@ def test_the_batched_augmentation_is_distributed_as_the_per_photo_one():
     assert _ks(old["sharpness"], sharper["sharpness"]) > SAME_DISTRIBUTION
 
 
-def test_compiled_in_its_three_parts_it_makes_the_same_photos():
-    # the framing sampled transposed, the low resolutions' columns, then their rows and the colours
+def test_compiled_step_by_step_it_makes_the_same_photos():
+    # each step compiled alone, the transposes between them left to TensorFlow
     photos = np.random.default_rng(3).integers(0, 256, (16, 72, 72, 3)).astype("uint8")
     rows = draws(16, seed=3)
     assert (rows[:, 6] < augment.FRAMING["low_res_fraction"]).sum() >= 3  # low resolutions among them
@@ -224,12 +224,26 @@ def test_settings_that_would_show_mirrors_of_mirrors_are_refused():
             augment.draw_changes(draws(2), 48, max_zoom_out=zoom)
 
 
-def test_a_lower_resolution_is_the_image_shrunk_and_enlarged_bilinearly():
-    from bigcats.augment import lower_resolution
-
+def test_a_lower_resolution_is_the_image_shrunk_as_a_photo_editor_does_and_enlarged_bilinearly():
     images = tf.random.uniform((3, 64, 64, 3), 0, 255, seed=1)
-    out = np.asarray(lower_resolution(images, tf.constant([0.0, 32.0, 16.0])))
-    np.testing.assert_array_equal(out[0], images[0].numpy())  # 0: left as it is
-    # every other pixel (each small pixel read at its centre), then enlarged as tf.image.resize does
-    np.testing.assert_allclose(out[1], tf.image.resize(images[1:2, ::2, ::2], (64, 64)).numpy()[0], atol=1e-3)
-    assert np.abs(np.diff(out[2], axis=1)).mean() < np.abs(np.diff(out[1], axis=1)).mean()  # smaller is smoother
+    sizes = tf.constant([0.0, 32.0, 40.0])  # no smaller than augment.SMALLEST_LOW_RESOLUTION
+    columns = augment.transposed(augment.low_resolution_rows(images, sizes))
+    out = augment.transposed(augment.low_resolution_rows(columns, sizes))  # the rows, then the columns
+    np.testing.assert_allclose(out[0], images[0].numpy(), atol=1e-3)  # 0: left as it is
+    for k, small in ((1, 32), (2, 40)):
+        # tf.image.resize with antialiasing down, bilinear up; the edges differ (mirrored here, cut off there)
+        expected = tf.image.resize(tf.image.resize(images[k : k + 1], (small, small), antialias=True), (64, 64))
+        np.testing.assert_allclose(out[k, 6:-6, 6:-6], expected.numpy()[0, 6:-6, 6:-6], atol=0.05)
+
+
+def test_a_framing_is_the_crop_resized_with_antialiasing():
+    photo = tf.random.uniform((1, 96, 96, 3), 0, 255, seed=2)
+    changes = augment.draw_changes(draws(1), 48, **LOOK_OFF)
+    changes.update(zoom=tf.constant([1.0]), side=tf.constant([1.0]), stretch=tf.constant([1.0]))
+    changes["mirror"] = tf.constant([False])
+    framed = photo
+    for axis in (0, 1):  # the rows, then the columns as rows of the transposed image
+        start, step = augment.axis_framing(changes, 96, axis, 48)
+        framed = augment.transposed(augment.resample_rows(framed, start, step, 48, augment.taps_needed(2.0)))
+    expected = tf.image.resize(photo, (48, 48), antialias=True).numpy()
+    np.testing.assert_allclose(framed[0, 3:-3, 3:-3], expected[0, 3:-3, 3:-3], atol=0.05)
