@@ -216,7 +216,8 @@ def cmd_benchmark(args):
             f"augmented as training reads them: a batch at a time {p['augmented_images_per_second']:.0f} images/s; "
             f"photo by photo read the same way {p['per_photo_augmented_images_per_second']:.0f} "
             f"({p['augmented_ratio']:.1f}x), read as model.fit read it before {p['before_augmented_images_per_second']:.0f} "
-            f"({p['augmented_ratio_to_before']:.1f}x)",
+            f"({p['augmented_ratio_to_before']:.1f}x), Keras' preprocessing layers {p['keras_layers_images_per_second']:.0f} "
+            f"({p['augmented_ratio_to_keras_layers']:.1f}x)",
             f"model.fit, input included: {p['fit_images_per_second']:.0f} images/s "
             f"(augmentation in the {p['augmentation']})",
         ]

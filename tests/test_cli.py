@@ -194,6 +194,7 @@ def test_benchmark_json_on_the_cpu(tmp_path):
     assert pipeline["augmented_images_per_second"] > 0 and pipeline["per_photo_augmented_images_per_second"] > 0
     assert pipeline["augmented_ratio"] > 0 and pipeline["fit_images_per_second"] > 0
     assert pipeline["before_augmented_images_per_second"] > 0 and pipeline["augmented_ratio_to_before"] > 0
+    assert pipeline["keras_layers_images_per_second"] > 0 and pipeline["augmented_ratio_to_keras_layers"] > 0
     assert (
         pipeline["first_pass"]["tfdata_images_per_second"] > 0 and pipeline["first_pass"]["cv2_images_per_second"] > 0
     )
