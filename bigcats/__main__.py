@@ -272,8 +272,13 @@ def _recipe_lines(comparison):
 
 
 def cmd_tutorial(args):
+    from bigcats.data import has_photos
     from bigcats.tutorial import run_all
 
+    if not args.synthetic and not has_photos(DEFAULT_DATA):
+        from bigcats.fetch import fetch_for_tutorial
+
+        print(fetch_for_tutorial(DEFAULT_DATA)[1])
     for name, seconds in run_all(args.notebooks, args.output, timeout=args.timeout):
         print(f"{name}: {seconds:.0f}s")
     print(f"Executed notebooks, with their plots: {args.output or Path(args.notebooks) / 'executed'}")
@@ -439,6 +444,12 @@ def build_parser():
     p.add_argument("--notebooks", default="notebooks")
     p.add_argument("--output", default=None, help="where executed copies go (default notebooks/executed)")
     p.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    p.add_argument(
+        "--synthetic",
+        action="store_true",
+        help=f"never download: with no photos in {DEFAULT_DATA} the notebooks use the synthetic set "
+        f"(default: the real photos are fetched first, from ${{BIGCATS_PHOTOS_URL}} if set)",
+    )
     p.set_defaults(func=cmd_tutorial)
     return parser
 

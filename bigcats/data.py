@@ -100,11 +100,16 @@ def synthetic_banner(data_dir):
     )
 
 
+def has_photos(data_dir):
+    """Whether `data_dir` holds images of two classes or more: something to train on."""
+    return len({label for _, label in list_images(data_dir)}) >= 2
+
+
 def resolve_data_dir(data_dir, synthetic_dir=None, per_class=60):
     """Return (folder to use, is_synthetic): `data_dir` if it holds photos of two or more
     classes, else a synthetic set (made once, in `synthetic_dir`), announced loudly."""
     data_dir = Path(data_dir)
-    if len({label for _, label in list_images(data_dir)}) >= 2:
+    if has_photos(data_dir):
         return data_dir, is_synthetic(data_dir)
     from bigcats.synthetic import make_synthetic_dataset
 

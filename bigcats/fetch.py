@@ -8,7 +8,9 @@ folder; a file already in the destination is never overwritten or deleted.
 """
 
 import hashlib
+import os
 import shutil
+import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -24,6 +26,7 @@ from bigcats import config
 from bigcats.data import has_image_extension, is_clutter
 
 DEFAULT_URL = "https://www.kaggle.com/api/v1/datasets/download/gpiosenka/cats-in-the-wild-image-classification"
+PHOTOS_URL_VARIABLE = "BIGCATS_PHOTOS_URL"  # another copy of the same release (a mirror, a local server)
 # Upstream folder names (any case) -> our class names.
 CLASS_ALIASES = {"lion": "lion", "lions": "lion", "tiger": "tiger", "tigers": "tiger"}
 MAX_MEMBER_BYTES = 200 * 2**20
@@ -55,7 +58,8 @@ def _check_url(url):
 
 
 def download(url, destination, progress=True, timeout=60):
-    """Download to `destination`, resuming a `.part` file left by an interrupted run."""
+    """Download to `destination`, resuming a `.part` file left by an interrupted run. `timeout`:
+    seconds to wait for the server, at the start and for each read."""
     _check_url(url)
     destination = Path(destination)
     part = destination.with_name(destination.name + ".part")
@@ -66,6 +70,8 @@ def download(url, destination, progress=True, timeout=60):
         with urllib.request.urlopen(request, timeout=timeout) as response:
             resumed = have and response.status == 206
             total = int(response.headers.get("Content-Length", 0)) + (have if resumed else 0)
+            if progress and total:
+                print(f"{url}: {total / 1e6:.0f} MB to download", file=sys.stderr)
             with (
                 open(part, "ab" if resumed else "wb") as out,
                 tqdm(
@@ -233,7 +239,9 @@ def verify_manifest(found, manifest):
         )
 
 
-def fetch(source=DEFAULT_URL, dest=config.DATA_DIR, sha256=None, manifest=None, downloads_dir=None, progress=True):
+def fetch(
+    source=DEFAULT_URL, dest=config.DATA_DIR, sha256=None, manifest=None, downloads_dir=None, progress=True, timeout=60
+):
     """Bring lion and tiger photos into dest/<class>/. Returns a report dict. `sha256` pins the
     archive; `manifest` ({sha256: name}) pins the photos inside it."""
     dest = Path(dest)
@@ -255,8 +263,7 @@ def fetch(source=DEFAULT_URL, dest=config.DATA_DIR, sha256=None, manifest=None, 
             raise FetchError(f"{source_path} does not exist.")
         archive = source_path
     else:
-        name = Path(urlparse(source).path).name or "download"
-        archive = download(source, Path(downloads_dir or dest.parent / "downloads") / f"{name}.archive", progress)
+        archive = download(source, archive_path(source, downloads_dir or dest.parent / "downloads"), progress, timeout)
     if sha256:
         actual = sha256_of(archive)
         if actual != sha256.lower():
@@ -284,3 +291,31 @@ def _report(source, dest, found, added, skipped):
         "skipped_existing": len(skipped),
         "per_class": {cls: len(files) for cls, files in found.items()},
     }
+
+
+def photos_url():
+    """Where the development photos come from: $BIGCATS_PHOTOS_URL, else the pinned release's address."""
+    return os.environ.get(PHOTOS_URL_VARIABLE, "").strip() or DEFAULT_URL
+
+
+def fetch_for_tutorial(dest=config.DATA_DIR, url=None, manifest=None, timeout=15):
+    """The real photos into `dest` when it has none: the pinned release (every photo's hash checked
+    against `manifest`, by default the shipped one), from `url` (default `photos_url()`). Returns
+    (report or None, a line saying what happened). A download that cannot start (no network, a
+    refused connection) fails within `timeout` seconds; a refused, corrupt or unexpected download
+    adds nothing and its archive goes, so the next run starts afresh; the caller then uses the
+    synthetic set."""
+    url = url or photos_url()
+    downloads = Path(dest).parent / "downloads"
+    try:
+        report = fetch(url, dest, manifest=read_manifest() if manifest is None else manifest,
+                       downloads_dir=downloads, timeout=timeout)  # fmt: skip
+    except FetchError as error:
+        archive_path(url, downloads).unlink(missing_ok=True)  # its .part, if any, stays: the next run resumes it
+        return None, f"The real photos could not be fetched, so this run uses the synthetic set. {error}"
+    return report, f"{report['added']} real photos fetched from {url} into {report['dest']}: {report['per_class']}"
+
+
+def archive_path(url, downloads_dir):
+    """Where a download from `url` is kept."""
+    return Path(downloads_dir) / f"{Path(urlparse(url).path).name or 'download'}.archive"

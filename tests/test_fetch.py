@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bigcats.fetch import FetchError, fetch
-from conftest import jpeg_bytes, random_rgb
+from conftest import DEV_DATA, jpeg_bytes, random_rgb
 
 LION, TIGER, CHEETAH = (jpeg_bytes(random_rgb(i)) for i in (1, 2, 3))
 
@@ -179,3 +179,85 @@ def test_a_sign_in_page_instead_of_an_archive_is_explained(server, tmp_path):
     with pytest.raises(FetchError, match="sign-in or error page"):
         fetch(f"{server.url}/cats.zip", tmp_path / "raw", progress=False)
     assert not (tmp_path / "raw").exists()
+
+
+# The tutorial's own fetch: the real photos when they can be had, the synthetic set when not
+
+
+def pinned_for(archive_entries):
+    return {hashlib.sha256(content).hexdigest(): name for name, content in archive_entries.items()}
+
+
+def test_the_tutorial_fetches_the_pinned_photos_when_the_data_folder_is_empty(server, tmp_path, monkeypatch):
+    from bigcats.fetch import fetch_for_tutorial
+
+    server.files["/cats.zip"] = zip_archive({"train/LIONS/001.jpg": LION, "train/TIGER/001.jpg": TIGER})
+    monkeypatch.setenv("BIGCATS_PHOTOS_URL", f"{server.url}/cats.zip")  # another copy of the release
+    report, line = fetch_for_tutorial(tmp_path / "data" / "raw", manifest=pinned_for({"lion": LION, "tiger": TIGER}))
+    assert report["added"] == 2 and "2 real photos fetched" in line
+    assert sorted(p.name for p in (tmp_path / "data" / "raw").rglob("*.jpg")) == ["train_001.jpg", "train_001.jpg"]
+
+
+def _nothing_left(data):
+    """No photo and no half-written file in data/raw, no archive kept, no extraction folder."""
+    raw, downloads = data / "raw", data / "downloads"
+    assert not raw.exists() or not any(raw.rglob("*"))
+    assert not any(downloads.glob("*.archive")) if downloads.exists() else True
+    assert not list(data.glob(".fetch-*"))
+
+
+def test_without_a_network_the_tutorial_falls_back_in_seconds(tmp_path):
+    import time
+
+    from bigcats.fetch import fetch_for_tutorial
+
+    start = time.perf_counter()
+    report, line = fetch_for_tutorial(tmp_path / "data" / "raw", url="http://127.0.0.1:9/cats.zip")  # refused
+    assert report is None and "uses the synthetic set" in line and time.perf_counter() - start < 10
+    _nothing_left(tmp_path / "data")
+
+
+def test_a_corrupt_download_adds_nothing_and_is_not_kept(server, tmp_path):
+    from bigcats.fetch import fetch_for_tutorial
+
+    whole = zip_archive({"train/LIONS/001.jpg": LION * 20, "train/TIGER/001.jpg": TIGER * 20})
+    server.files["/cats.zip"] = whole[:100] + bytes(200) + whole[300:]  # bytes damaged in transit
+    report, line = fetch_for_tutorial(tmp_path / "data" / "raw", url=f"{server.url}/cats.zip")
+    assert report is None and "synthetic" in line and "damaged" in line
+    _nothing_left(tmp_path / "data")
+    server.files["/other.zip"] = zip_archive({"train/LIONS/001.jpg": LION, "train/TIGER/001.jpg": TIGER})
+    report, line = fetch_for_tutorial(tmp_path / "data" / "raw", url=f"{server.url}/other.zip")  # not the release
+    assert report is None and "pinned photo list" in line
+    _nothing_left(tmp_path / "data")
+
+
+@pytest.mark.skipif(not DEV_DATA.is_dir(), reason="the development photos (../shared/data) are not here")
+def test_the_development_photos_served_as_the_release_pass_the_shipped_manifest(server, tmp_path):
+    # the release's layout: <split>/<CLASS>/<name>, which fetch names <split>_<name>
+    from bigcats.fetch import fetch_for_tutorial
+
+    entries = {}
+    for photo in sorted(DEV_DATA.glob("*/*.jpg")):
+        split, name = photo.name.split("_", 1)
+        entries[f"{split}/{photo.parent.name.upper()}/{name}"] = photo.read_bytes()
+    server.files["/release.zip"] = zip_archive(entries)
+    report, _ = fetch_for_tutorial(tmp_path / "data" / "raw", url=f"{server.url}/release.zip")
+    assert report["added"] == 485 and report["per_class"] == {"lion": 238, "tiger": 247}
+
+
+def test_the_tutorial_command_fetches_first_unless_told_synthetic(server, tmp_path, monkeypatch, capsys):
+    import bigcats.fetch
+    import bigcats.tutorial
+    from bigcats.__main__ import main
+
+    ran = []
+    monkeypatch.setattr(bigcats.tutorial, "run_all", lambda *args, **kwargs: ran.append(args) or [])
+    monkeypatch.setattr(bigcats.fetch, "read_manifest", lambda: pinned_for({"lion": LION, "tiger": TIGER}))
+    server.files["/cats.zip"] = zip_archive({"train/LIONS/001.jpg": LION, "train/TIGER/001.jpg": TIGER})
+    monkeypatch.setenv("BIGCATS_PHOTOS_URL", f"{server.url}/cats.zip")
+    monkeypatch.chdir(tmp_path)
+    assert main(["tutorial", "--synthetic"]) == 0 and not (tmp_path / "data" / "raw").exists()  # no download
+    assert main(["tutorial"]) == 0 and "2 real photos fetched" in capsys.readouterr().out
+    assert len(list((tmp_path / "data" / "raw").rglob("*.jpg"))) == 2 and len(ran) == 2
+    server.requests.clear()
+    assert main(["tutorial"]) == 0 and server.requests == []  # photos there: nothing fetched again
