@@ -9,8 +9,14 @@ nbstripout's own stripping: the outputs stay on screen; the file keeps the commi
 notebook saved under another name (File > Save Notebook As...) keeps its outputs.
 """
 
+import os
 import re
 from pathlib import Path
+
+# How Jupyter talks to its kernels: over local sockets where the system has them, which ipykernel
+# takes as safe (over TCP it prints "Kernel is running over TCP without encryption" for every
+# kernel, a line learners read as an error); Windows has only TCP.
+KERNEL_TRANSPORT = "tcp" if os.name == "nt" else "ipc"
 
 TUTORIAL_NOTEBOOK = re.compile(r"^notebooks/\d\d_[^/]+\.ipynb$")
 # What the git filter strips besides outputs and counts: nbstripout's own list (its command line

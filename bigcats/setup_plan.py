@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bigcats.jupyter_hooks import KERNEL_TRANSPORT
+
 # The pinned requirements resolve for these (keras 3.15 and ipykernel 7.4 need 3.11; numpy 2.4,
 # matplotlib 3.11 and pillow 13 have no 3.10 wheels); tests/test_support_matrix.py checks it.
 SUPPORTED_PYTHON = ((3, 11), (3, 13))
@@ -425,7 +427,10 @@ def _windows_preflight(python):
 # on a first start; the project's environment answers it once, for every learner.
 LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
 # Its Jupyter Server saves the tutorial's notebooks as committed (bigcats/jupyter_hooks.py).
-SERVER_SETTINGS = {"ContentsManager": {"pre_save_hook": "bigcats.jupyter_hooks.strip_tutorial_outputs"}}
+SERVER_SETTINGS = {
+    "ContentsManager": {"pre_save_hook": "bigcats.jupyter_hooks.strip_tutorial_outputs"},
+    "KernelManager": {"transport": KERNEL_TRANSPORT},
+}
 
 
 def write_lab_settings(prefix=sys.prefix):

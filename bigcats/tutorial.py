@@ -1,5 +1,6 @@
 """Running the notebooks headless, in order, as a learner would run them in JupyterLab."""
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,17 +16,33 @@ def run_notebook(path, output_path, timeout=3600, kernel_name="python3"):
     resolve as in JupyterLab). The executed copy is written even when a cell fails."""
     import nbformat
     from nbclient import NotebookClient
+    from traitlets.config import Config
+
+    from bigcats.jupyter_hooks import KERNEL_TRANSPORT
 
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook, timeout=timeout, kernel_name=kernel_name, resources={"metadata": {"path": str(Path(path).parent)}}
-    )
+    with tempfile.TemporaryDirectory(prefix="bigcats-kernel-") as sockets:
+        # the kernel's sockets by an absolute path (the kernel runs in the notebook's folder)
+        kernel = Config({"KernelManager": {"transport": KERNEL_TRANSPORT, "ip": str(Path(sockets, "kernel"))}})
+        client = NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name=kernel_name,
+            resources={"metadata": {"path": str(Path(path).parent)}},
+            config=kernel if KERNEL_TRANSPORT == "ipc" else Config(),
+        )
+        _execute_and_write(client, notebook, output_path)
+    return notebook
+
+
+def _execute_and_write(client, notebook, output_path):
+    import nbformat
+
     try:
         client.execute()
     finally:
         Path(output_path).parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, output_path)
-    return notebook
 
 
 def run_all(notebook_dir="notebooks", output_dir=None, timeout=3600, progress=True):
