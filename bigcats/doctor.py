@@ -19,7 +19,14 @@ import sys
 from pathlib import Path
 
 from bigcats.backends import BACKENDS, saved_choice
-from bigcats.setup_plan import LEGACY_WINDOWS_GPU, SUPPORTED_PYTHON
+from bigcats.setup_plan import (
+    CUDA12_DRIVER_MIN,
+    LEGACY_WINDOWS_GPU,
+    SUPPORTED_PYTHON,
+    TENSORFLOW_CUDA_WHEELS,
+    TENSORFLOW_DRIVER_MIN,
+    TORCH_DRIVER_MIN,
+)
 from bigcats.tf_errors import explain
 
 NVIDIA_WHEELS = ("nvidia-cuda-runtime-cu12", "nvidia-cudnn-cu12", "nvidia-cuda-nvcc-cu12", "nvidia-cublas-cu12")
@@ -113,7 +120,6 @@ for gpu in torch_gpus():
 print(json.dumps(results))
 """
 
-CUDA12_MIN_DRIVER = {"Linux": (525, 60), "Windows": (527, 41)}  # NVIDIA's CUDA 12.x table
 DROPPED_BELOW_CC = (6, 0)  # TF 2.17+ wheels have no kernels for Maxwell (5.x)
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -423,7 +429,8 @@ def _no_gpu_findings(facts):
             _finding(
                 "info",
                 "No NVIDIA driver found (nvidia-smi is missing or fails): training runs on the CPU.",
-                "With an NVIDIA GPU: install its driver (525 or newer), check `nvidia-smi`, re-run ./setup_env.sh.",
+                f"With an NVIDIA GPU: install its driver ({TENSORFLOW_DRIVER_MIN['Linux'][0]} or newer for TensorFlow, "
+                f"{TORCH_DRIVER_MIN[0]} or newer for PyTorch), check `nvidia-smi`, re-run ./setup_env.sh.",
             )
         ]
     return [
@@ -437,20 +444,33 @@ def _no_gpu_findings(facts):
     ]
 
 
+def _driver_findings(shown, driver, system):
+    """An NVIDIA driver too old for CUDA 12 (an error), or older than the CUDA 12.9 wheels ask for (a warning)."""
+    cuda, lowest, wanted = (
+        TENSORFLOW_CUDA_WHEELS["cuda"],
+        CUDA12_DRIVER_MIN.get(system),
+        TENSORFLOW_DRIVER_MIN.get(system),
+    )
+    if not (driver and lowest and wanted) or driver[:2] >= wanted:
+        return []
+    update = f"Update the driver to {wanted[0]}.{wanted[1]} or newer (on WSL2: on the Windows side)."
+    if driver[:2] < lowest:
+        return [_finding("error", f"NVIDIA driver {shown} is too old for CUDA 12, which this TensorFlow uses.", update)]
+    return [
+        _finding(
+            "warning",
+            f"NVIDIA driver {shown} is older than the CUDA {cuda} libraries pip installs for this TensorFlow ask "
+            "for: most of it runs (CUDA's minor-version compatibility), some XLA-compiled steps may not.",
+            update,
+        )
+    ]
+
+
 def _gpu_findings(facts):
     found = []
     system = facts["platform"]["system"]
     driver = _as_tuple(facts.get("nvidia_driver"))
-    needed = CUDA12_MIN_DRIVER.get("Windows" if facts["platform"]["wsl"] else system)
-    if driver and needed and driver[:2] < needed:
-        found.append(
-            _finding(
-                "error",
-                f"NVIDIA driver {facts['nvidia_driver']} is too old for CUDA "
-                f"{facts['build'].get('cuda_version', '12')}, which this TensorFlow uses.",
-                f"Update the driver to {needed[0]}.{needed[1]} or newer.",
-            )
-        )
+    found += _driver_findings(facts["nvidia_driver"], driver, "Windows" if facts["platform"]["wsl"] else system)
     for gpu in facts["gpus"]:
         cc = tuple(gpu.get("compute_capability") or ())
         label = f"{gpu['device_name']} (compute capability {'.'.join(map(str, cc)) or '?'})"

@@ -72,6 +72,34 @@ TENSORFLOW_CUDA = ((6, 0), (9, 0))
 # PyTorch's CUDA 13 builds: Turing and newer, with a driver of the CUDA 13 branch
 TORCH_CUDA_MIN = (7, 5)
 TORCH_DRIVER_MIN = (580, 0)
+# tensorflow[and-cuda] 2.21 was built with CUDA 12.5 and cuDNN 9.3, but pip brings today's CUDA 12.9
+# and cuDNN 9.2x wheels; NVIDIA's table for CUDA 12.9 asks for driver 575.51 on Linux, 576.02 on
+# Windows (whose driver serves WSL2)
+TENSORFLOW_CUDA_WHEELS = dict(cuda="12.9", cudnn="9.2x", built_with_cuda="12.5", built_with_cudnn="9.3")
+TENSORFLOW_DRIVER_MIN = {"Linux": (575, 51), "Windows": (576, 2)}
+# below this no CUDA 12 runs at all; between it and the above, CUDA's minor-version compatibility
+# runs most of it (NVIDIA's CUDA 12 table)
+CUDA12_DRIVER_MIN = {"Linux": (525, 60), "Windows": (527, 41)}
+
+
+def platform_table():
+    """What each platform gets, as a Markdown table: the facts setup acts on, for notebook 01 (the
+    README's table says the same; a test compares them)."""
+    cuda, tf_driver, torch_driver = TENSORFLOW_CUDA_WHEELS, TENSORFLOW_DRIVER_MIN["Linux"][0], TORCH_DRIVER_MIN[0]
+    rows = [
+        ("Linux / WSL2, NVIDIA Pascal to Hopper (compute capability 6.0-9.0)",
+         f"TensorFlow on the GPU: `tensorflow[and-cuda]` brings CUDA {cuda['cuda']} / cuDNN {cuda['cudnn']} as pip "
+         f"packages; driver {tf_driver}+"),
+        ("Linux / WSL2, NVIDIA Blackwell (RTX 50xx, B200)",
+         f"PyTorch on the GPU (TensorFlow 2.21 has no kernels for it); driver {torch_driver}+"),
+        ("Native Windows, NVIDIA Turing or newer (RTX 20xx on)",
+         f"PyTorch on the GPU, driver {torch_driver}+ (TensorFlow 2.10 was the last with a GPU there)"),
+        ("Native Windows, an older NVIDIA card or driver", "the CPU, or TensorFlow on the GPU inside WSL2"),
+        ("macOS, Apple silicon", "PyTorch on the Apple GPU (`mps`); `--metal` adds `tensorflow-metal`"),
+        ("macOS, Intel", "not supported: TensorFlow 2.21 has no Intel-Mac wheel"),
+        ("No GPU, or Maxwell (5.x) and older", "TensorFlow on the CPU: every notebook still runs"),
+    ]  # fmt: skip
+    return "\n".join(["| Platform | Keras trains on |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
 
 
 def tensorflow_pin(requirements=REQUIREMENTS):
@@ -136,7 +164,11 @@ def _linux_nvidia(m, p, tf_version):
         return
     p.packages.append(f"tensorflow[and-cuda]=={tf_version}")
     p.gpu = "cuda"
-    p.messages.append("NVIDIA driver found: installing tensorflow[and-cuda] (CUDA 12 and cuDNN 9 as pip packages).")
+    cuda = TENSORFLOW_CUDA_WHEELS
+    p.messages.append(
+        f"NVIDIA driver found: installing tensorflow[and-cuda] (CUDA {cuda['cuda']} and cuDNN {cuda['cudnn']} as pip "
+        f"packages; driver {TENSORFLOW_DRIVER_MIN['Linux'][0]} or newer)."
+    )
     if not (m.compute_capability and m.compute_capability > high):
         p.backend_reason = (
             f"TensorFlow {tf_version} reaches NVIDIA GPUs of compute capability {_dotted(low)}-{_dotted(high)}"

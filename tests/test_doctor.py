@@ -76,7 +76,13 @@ def test_driver_present_but_tensorflow_sees_no_gpu():
 
 def test_driver_too_old_for_cuda_12():
     text = only(diagnose(facts(gpus=[gpu((8, 6))], smi="x", driver="470.82")), "error")
-    assert "too old" in text and "525.60" in text
+    assert "too old for CUDA 12" in text and "575.51" in text
+
+
+def test_a_driver_older_than_the_pip_cuda_wheels_ask_for_is_a_warning_with_the_same_minimum():
+    text = only(diagnose(facts(gpus=[gpu((8, 6))], smi="x", driver="560.35")), "warning")
+    assert "older than the CUDA 12.9 libraries" in text and "575.51 or newer" in text
+    assert not [f for f in diagnose(facts(gpus=[gpu((8, 6))], smi="x", driver="575.51")) if "driver" in f["message"]]
 
 
 def test_maxwell_gpu_is_no_longer_supported():
@@ -85,13 +91,13 @@ def test_maxwell_gpu_is_no_longer_supported():
 
 
 def test_pascal_gpu_gets_no_mixed_precision():
-    findings = diagnose(facts(gpus=[gpu((6, 1))], smi="x", driver="550.54"))
+    findings = diagnose(facts(gpus=[gpu((6, 1))], smi="x", driver="580.82"))
     assert "mixed precision will not speed it up" in only(findings, "info")
     assert not [f for f in findings if f["severity"] == "error"]
 
 
 def test_healthy_gpu_machine_has_no_problems():
-    findings = diagnose(facts(gpus=[gpu((8, 9), "NVIDIA RTX 4090")], smi="x", driver="560.35"))
+    findings = diagnose(facts(gpus=[gpu((8, 9), "NVIDIA RTX 4090")], smi="x", driver="580.82"))
     assert [f["severity"] for f in findings] == ["info", "info"]
     assert "Keras trains on tensorflow here (the default)" in findings[0]["message"]
     assert "1 GPU(s): NVIDIA RTX 4090" in findings[1]["message"]

@@ -174,3 +174,17 @@ def test_setup_env_bat_under_wine_reaches_no_python_and_builds_nothing(tmp_path)
     assert done.returncode == 1, out
     assert "No 64-bit Python 3.11-3.13 found" in out and "NEW terminal" in out
     assert "Press any key" not in out and not (tmp_path / ".venv").exists()
+
+
+def test_the_readme_and_notebook_01_state_the_facts_setup_acts_on():
+    from pathlib import Path
+
+    from bigcats.setup_plan import TENSORFLOW_CUDA_WHEELS, TENSORFLOW_DRIVER_MIN, TORCH_DRIVER_MIN, platform_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    cuda = f"CUDA {TENSORFLOW_CUDA_WHEELS['cuda']} / cuDNN {TENSORFLOW_CUDA_WHEELS['cudnn']}"
+    tf_driver, torch_driver = f"{TENSORFLOW_DRIVER_MIN['Linux'][0]}+", f"driver {TORCH_DRIVER_MIN[0]}+"
+    assert cuda in readme and f"driver must be {tf_driver}" in readme and torch_driver in readme
+    table = platform_table()  # what notebook 01 shows
+    assert cuda in table and f"driver {tf_driver}" in table and torch_driver in table
+    assert "macOS, Intel | not supported" in table and table.count("\n") == 8  # header, rule, seven platforms
