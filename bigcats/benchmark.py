@@ -357,7 +357,7 @@ def run_benchmark(
 ):
     """The `benchmark --json` object: per-device training speed, GPU speed-up, input pipeline
     (`large_photos` of the photos scaled up to `large_side` pixels for the decoding figures)."""
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     from bigcats.clean import find_unusable
     from bigcats.data import list_images, resolve_data_dir

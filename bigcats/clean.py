@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from bigcats.data import (
     IMAGE_EXTENSIONS,

@@ -230,7 +230,7 @@ def shuffled_in_memory(decoded, count, batch_size, seed):
     tens of milliseconds before each first batch: docs/benchmarks.md#input-that-never-sets-the-pace.)"""
     import numpy as np
     import tensorflow as tf
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     images, labels = [], []
     with tqdm(total=count, desc="Decoding photos", unit="photo", leave=False, disable=count < 2000) as progress:

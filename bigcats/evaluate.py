@@ -254,7 +254,7 @@ def predict_files(model, record, inputs, mirror=True, batch_size=32):
     """One result per photo, in order: {file, label, probability} (and a `note` where the answer
     means little) or {file, error}. A bad file never stops the others. mirror: see `classify`;
     batch_size: photos per call to the model."""
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     skipped = []
     paths = expand_inputs(inputs, skipped)

@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from bigcats import config
 from bigcats.data import has_image_extension, is_clutter

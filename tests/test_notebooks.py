@@ -80,6 +80,10 @@ TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]|absl:
 STRAY_LINE = re.compile(r"To enable the following instructions|`shuffle=True` was passed")
 
 
+PROGRESS_TEXT = re.compile(r"\d+%\|")  # tqdm's text bar: " 40%|####      | 4/10"
+FLOAT_NOISE = re.compile(r"\d\.\d{9,}")  # a float printed whole (0.9990000128746033) instead of rounded
+
+
 def stderr_of(nb):
     return "".join(
         out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []) if out.get("name") == "stderr"
@@ -137,6 +141,11 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
             assert not TF_LOG_LINE.search(stderr_of(notebook)), f"{name}: {TF_LOG_LINE.search(stderr_of(notebook))}"
     for name, notebook in executed.items():  # nor the half of a hidden line, nor warnings against the lesson
         assert not STRAY_LINE.search(text_of(notebook)), f"{name}: {STRAY_LINE.search(text_of(notebook))}"
+        # what JupyterLab shows in red boxes: no empty ones, no progress bars drawn as text (those are widgets)
+        red = [out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", []) if out.get("name") == "stderr"]  # fmt: skip
+        assert all(text.strip() for text in red), f"{name}: an empty stderr output"
+        assert not [text for text in red if PROGRESS_TEXT.search(text)], f"{name}: a progress bar as text on stderr"
+        assert not FLOAT_NOISE.search(text_of(notebook)), f"{name}: {FLOAT_NOISE.search(text_of(notebook))}"
         first = next(c for c in notebook.cells if c.cell_type == "code")
         shown = [o.get("data", {}).get("text/plain") for o in first.outputs]
         assert "True" not in shown, f"{name}: the first cell shows a bare True"
@@ -164,7 +173,7 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     assert model.stat().st_size > 10_000
     assert history["epochs_run"] == 2 and history["image_size"] == 32
     assert not (tmp_path / "models" / "lion_tiger_cnn.backup").exists()  # the model is whole: no state to resume
-    assert png_count(executed["04_train_cnn"]) == 3  # augmentation, the stem's feature maps, the curves
+    assert png_count(executed["04_train_cnn"]) == 4  # augmentation, a shrink two ways, the stem's maps, the curves
     # 04 compiled the model as the command line does (the network itself: test_notebook_code.py)
     import keras
 
