@@ -105,7 +105,7 @@ def has_photos(data_dir):
     return len({label for _, label in list_images(data_dir)}) >= 2
 
 
-def resolve_data_dir(data_dir, synthetic_dir=None, per_class=60):
+def resolve_data_dir(data_dir, synthetic_dir=None, per_class=100):
     """Return (folder to use, is_synthetic): `data_dir` if it holds photos of two or more
     classes, else a synthetic set (made once, in `synthetic_dir`), announced loudly."""
     data_dir = Path(data_dir)
