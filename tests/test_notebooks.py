@@ -207,6 +207,7 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     # whether the pipeline or the device sets the pace, said once, in the pipeline section
     assert text_of(executed["06_cpu_vs_gpu_benchmark"]).count("augmented photos/s") == 1
     assert png_count(executed["06_cpu_vs_gpu_benchmark"]) == 2
+    assert "photos/s (one training step of 8 photos, median of 1)" in text_of(executed["06_cpu_vs_gpu_benchmark"])
     if not any(d["kind"] == "GPU" for d in bench["devices"]):
         assert bench["gpu_speedup"] is None and "No GPU" in " ".join(bench["notes"])
     # 07: trained from the local weights file; both models scored.
