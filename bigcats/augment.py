@@ -253,10 +253,12 @@ def frame_axis(images, draws, axis, image_size, settings):
 
 
 def low_resolution_step(images, draws, image_size, settings):
+    """Each image's rows at its drawn low resolution (the columns, given transposed images)."""
     return low_resolution_rows(images, draw_changes(draws, image_size, **settings)["low_resolution"])
 
 
 def tilt_and_colours(images, draws, image_size, settings):
+    """The last step: each image tilted, then given its new colours."""
     changes = draw_changes(draws, image_size, **settings)
     return new_colours(tilt(images, changes["turn"]), changes)
 
