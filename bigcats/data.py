@@ -95,8 +95,8 @@ def synthetic_banner(data_dir):
     line = "#" * 78
     return (
         f"{line}\n# SYNTHETIC DATA: no photos found, so the tutorial runs on generated images in\n"
-        f"#   {data_dir}\n# Results on them say nothing about real lions and tigers. Put real photos in\n"
-        f"# data/raw/lion/ and data/raw/tiger/ (see data/README.md) and run again.\n{line}"
+        f"#   {data_dir}\n# Results on them say nothing about real lions and tigers. For the real photos:\n"
+        f"# python -m bigcats fetch-data (or your own in data/raw/<class>/, data/README.md)\n{line}"
     )
 
 

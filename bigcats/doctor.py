@@ -581,7 +581,7 @@ def _cuda_library_findings(facts):
         found.append(_finding("warning", f"A conda environment is active ({facts['conda_prefix']}): its CUDA or cuDNN "
                               "can shadow the pip ones.", "`conda deactivate` before using .venv."))  # fmt: skip
     ptxas = facts.get("ptxas")
-    if ptxas and "site-packages" not in ptxas:
+    if ptxas and "site-packages" not in ptxas and facts.get("gpus"):  # XLA compiles for a GPU only
         found.append(_finding("info", f"XLA will use the ptxas found first on PATH ({ptxas}), not the pip one; an "
                               "old one fails with 'Unsupported .version'.", "If XLA fails, take that CUDA's bin "
                               "folder off PATH."))  # fmt: skip

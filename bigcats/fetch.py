@@ -312,7 +312,11 @@ def fetch_for_tutorial(dest=config.DATA_DIR, url=None, manifest=None, timeout=15
                        downloads_dir=downloads, timeout=timeout)  # fmt: skip
     except FetchError as error:
         archive_path(url, downloads).unlink(missing_ok=True)  # its .part, if any, stays: the next run resumes it
-        return None, f"The real photos could not be fetched, so this run uses the synthetic set. {error}"
+        why = str(error).split(". ")[0].rstrip(".")  # what happened; the advice after it is fetch-data's
+        return None, (
+            f"The real photos could not be fetched, so this run uses the synthetic set. {why}. With a copy of "
+            "them: python -m bigcats fetch-data --source ARCHIVE_OR_FOLDER, then run the tutorial again."
+        )
     return report, f"{report['added']} real photos fetched from {url} into {report['dest']}: {report['per_class']}"
 
 

@@ -216,3 +216,11 @@ def test_a_failed_torch_smoke_test_is_explained():
     errors = [f["message"] for f in diagnose(on_torch(probe, smoke, **WINDOWS_TORCH)) if f["severity"] == "error"]
     assert any("PyTorch lists the GPU, but real work on it failed" in m for m in errors)
     assert any("no GPU code for this card" in m for m in errors)
+
+
+def test_a_ptxas_on_path_matters_only_where_xla_compiles_for_a_gpu():
+    on_path = {"ptxas": "/usr/local/cuda/bin/ptxas"}
+    without = diagnose({**facts(), **on_path})
+    assert not [f for f in without if "ptxas" in f["message"]]  # no GPU: nothing for XLA to compile there
+    with_gpu = diagnose({**facts(gpus=[gpu((8, 6))], smi="x", driver="580.82"), **on_path})
+    assert [f for f in with_gpu if "ptxas" in f["message"]]
