@@ -213,7 +213,7 @@ def test_fetch_data_synthetic_and_from_a_local_folder(tmp_path):
     assert json.loads(done.stdout) == {"synthetic": True, "dest": str(tmp_path / "data" / "synthetic")}
     assert "SYNTHETIC" in done.stderr
     done = bigcats("fetch-data", "--source", tmp_path / "data" / "synthetic", "--dest", tmp_path / "data" / "raw")
-    assert done.returncode == 0 and "120 photos added" in done.stdout
+    assert done.returncode == 0 and "200 photos added" in done.stdout
     done = bigcats("fetch-data", "--source", tmp_path / "nowhere.zip", "--dest", tmp_path / "x")
     assert done.returncode == 2 and "does not exist" in done.stderr
 
