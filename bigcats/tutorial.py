@@ -16,33 +16,34 @@ def run_notebook(path, output_path, timeout=3600, kernel_name="python3"):
     resolve as in JupyterLab). The executed copy is written even when a cell fails."""
     import nbformat
     from nbclient import NotebookClient
-    from traitlets.config import Config
-
-    from bigcats.jupyter_hooks import KERNEL_TRANSPORT
 
     notebook = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="bigcats-kernel-") as sockets:
-        # the kernel's sockets by an absolute path (the kernel runs in the notebook's folder)
-        kernel = Config({"KernelManager": {"transport": KERNEL_TRANSPORT, "ip": str(Path(sockets, "kernel"))}})
         client = NotebookClient(
             notebook,
             timeout=timeout,
             kernel_name=kernel_name,
             resources={"metadata": {"path": str(Path(path).parent)}},
-            config=kernel if KERNEL_TRANSPORT == "ipc" else Config(),
+            config=_kernel_sockets(sockets),
         )
-        _execute_and_write(client, notebook, output_path)
+        try:
+            client.execute()
+        finally:
+            Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, output_path)
     return notebook
 
 
-def _execute_and_write(client, notebook, output_path):
-    import nbformat
+def _kernel_sockets(folder):
+    """How the kernel is reached: over local sockets in `folder` where the system has them (an
+    absolute path: the kernel runs in the notebook's folder), else Jupyter's TCP default."""
+    from traitlets.config import Config
 
-    try:
-        client.execute()
-    finally:
-        Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(notebook, output_path)
+    from bigcats.jupyter_hooks import KERNEL_TRANSPORT
+
+    if KERNEL_TRANSPORT != "ipc":
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder, "kernel"))}})
 
 
 def run_all(notebook_dir="notebooks", output_dir=None, timeout=3600, progress=True):
