@@ -194,7 +194,7 @@ def cmd_benchmark(args):
         names,
         [d["images_per_second"] for d in result["devices"]],
         "training images / second",
-        "Training speed per device",
+        "Training speed per device (on random pixels)",
     )
     chart.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(chart, dpi=100)

@@ -328,6 +328,5 @@ class Augmentation(keras.layers.Layer):
 def with_augmentation(model, image_size, seed=None):
     """`model` with the augmentation in front (`Augmentation`), for a training step that augments:
     it takes the photos as decoded (`data.make_dataset(..., augment_in="step")`)
-    and shares every weight with `model`, which alone is saved."""
-    photos = keras.Input((None, None, 3), name="photo")
-    return keras.Model(photos, model(Augmentation(image_size, seed=seed)(photos)), name=f"{model.name}_augmented")
+    and shares every weight with `model`, which alone is saved. Notebook 04 writes the same line."""
+    return keras.Sequential([keras.Input((None, None, 3)), Augmentation(image_size, seed=seed), model])

@@ -224,7 +224,7 @@ def load_for_augmenting(path, image_size, orientation=None):
 
 
 def shuffled_in_memory(decoded, count, batch_size, seed):
-    """Batches of the `count` decoded (image, label) pairs, in a new order every epoch: the images
+    """Batches of the `count` (image, label) pairs that `decoded` yields in batches, in a new order every epoch: the images
     are decoded once, now, into one tensor, and each epoch shuffles their indices. (Shuffling the
     images themselves refilled a buffer of all of them at the start of every epoch, a pause of
     tens of milliseconds before each first batch: docs/benchmarks.md#input-that-never-sets-the-pace.)"""
@@ -234,7 +234,7 @@ def shuffled_in_memory(decoded, count, batch_size, seed):
 
     images, labels = [], []
     with tqdm(total=count, desc="Decoding photos", unit="photo", leave=False, disable=count < 2000) as progress:
-        for image_batch, label_batch in decoded.batch(64):
+        for image_batch, label_batch in decoded:
             images.append(image_batch.numpy())
             labels.append(label_batch.numpy())
             progress.update(len(label_batch))
@@ -242,49 +242,68 @@ def shuffled_in_memory(decoded, count, batch_size, seed):
     images = tf.Variable(np.concatenate(images), trainable=False)
     labels = tf.Variable(np.concatenate(labels), trainable=False)
     order = tf.data.Dataset.range(count).shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    return order.batch(batch_size).map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+    batches = order.batch(batch_size).map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def input_pipeline(items, load, batch_size, training=False, seed=0, cache=True):
+    """(path, label) pairs -> a tf.data pipeline of (images, labels) batches: each photo read and
+    decoded in parallel by `load(path, orientation)`, cached (decoded once, not every epoch),
+    reshuffled every epoch for training, batched, and prefetched (the next batch is made while the
+    model trains on this one). Notebook 04 writes the same lines in its cells."""
+    import tensorflow as tf
+
+    paths = [str(path) for path, _ in items]
+    turns = [exif_orientation(path) for path in paths]  # which way up: read from each file's header
+    labels = [int(label) for _, label in items]
+    ds = tf.data.Dataset.from_tensor_slices((paths, turns, labels))
+    ds = ds.map(lambda path, turn, label: (load(path, turn), label), num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def augmented_in_pipeline(batches, image_size, seed):
+    """`batches` of photos as decoded for augmenting, each batch augmented a batch ahead of the
+    model (`augment.augment_batch`, compiled), with new random draws every batch and every epoch."""
+    import tensorflow as tf
+
+    from bigcats.augment import DRAWS, compiled_augment_batch
+
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    augment_images = compiled_augment_batch(image_size)
+
+    def augment(batch, batch_seed):
+        images, labels = batch
+        return augment_images(images, tf.random.stateless_uniform([tf.shape(images)[0], DRAWS], batch_seed)), labels
+
+    return (
+        tf.data.Dataset.zip(batches, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def make_dataset(
     items, image_size, batch_size, training=False, seed=0, cache=True, augmenting=None, augment_in="pipeline"
 ):
-    """A tf.data pipeline: parallel decode+resize, cache (decode once, not every epoch; for
-    training, into memory at once: `shuffled_in_memory`), reshuffle each epoch for training only,
-    batch, prefetch (overlap input with device work).
-    With `augmenting` (by default for training only) every photo gets a new framing and look
-    every epoch (`augment.augment_batch`), a batch at a time: here in the pipeline when
-    `augment_in` is "pipeline", or later in the training step ("step": the batches are the photos as
-    decoded, uint8 at FRAMING_MARGIN times the size, for `augment.Augmentation` in the training
-    step). cache=False decodes every file again every epoch, as the original 2022 recipe did."""
-    import tensorflow as tf
-
+    """The pipeline training and evaluation read: `input_pipeline`, with the photos decoded for
+    augmenting where they will be augmented (by default for training only), here in the pipeline
+    when `augment_in` is "pipeline" (`augmented_in_pipeline`), or later in the training step
+    ("step": the batches are the photos as decoded, uint8 at FRAMING_MARGIN times the size, for
+    `augment.Augmentation`). A cached training set is decoded into memory at once
+    (`shuffled_in_memory`). cache=False decodes every file again every epoch, as the original 2022
+    recipe did."""
     if augment_in not in ("pipeline", "step"):
         raise ValueError(f"augment_in={augment_in!r}: give 'pipeline' or 'step'")
     augmenting = training if augmenting is None else augmenting
-    paths = [str(p) for p, _ in items]
-    labels = [int(label) for _, label in items]
-    turns = [exif_orientation(p) for p in paths]  # read in Python: header only, fast
-    ds = tf.data.Dataset.from_tensor_slices((paths, turns, labels))
-    load = load_for_augmenting if augmenting else load_image
-    ds = ds.map(lambda p, t, y: (load(p, image_size, t), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if cache and training and paths:
-        ds = shuffled_in_memory(ds, len(paths), batch_size, seed)
+    read = load_for_augmenting if augmenting else load_image
+
+    def load(path, turn):
+        return read(path, image_size, turn)
+
+    if cache and training and items:
+        batches = shuffled_in_memory(input_pipeline(items, load, 64, cache=False), len(items), batch_size, seed)
     else:
-        if cache:
-            ds = ds.cache()
-        if training:
-            ds = ds.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size)
-    if augmenting and augment_in == "pipeline":  # a seed per batch, new ones every epoch
-        from bigcats.augment import DRAWS, compiled_augment_batch
-
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-
-        augment_images = compiled_augment_batch(image_size)
-
-        def augment(batch, batch_seed):
-            images, labels = batch
-            return augment_images(images, tf.random.stateless_uniform([tf.shape(images)[0], DRAWS], batch_seed)), labels
-
-        ds = tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+        batches = input_pipeline(items, load, batch_size, training, seed, cache)
+    return augmented_in_pipeline(batches, image_size, seed) if augmenting and augment_in == "pipeline" else batches

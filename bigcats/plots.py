@@ -24,6 +24,24 @@ def plot_history(history, title="Training"):
     return fig
 
 
+def plot_runs(runs, title="Loss per epoch, two runs"):
+    """Training (dashed) and validation (solid) loss per epoch of several runs on one plot,
+    {run name: history}: where a run's validation loss climbs while its training loss falls, it
+    memorises its training photos."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for (name, history), colour in zip(runs.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        ax.plot(epochs, history["loss"], "--", color=colour, label=f"{name}: training")
+        ax.plot(epochs, history["val_loss"], "o-", color=colour, label=f"{name}: validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_split_counts(split_counts, title="Images per class and split"):
     """Grouped bars: {split: {class: count}}."""
     splits = list(split_counts)

@@ -283,14 +283,10 @@ def train(
     steps = -(-len(train_items) // global_batch) * epochs
     decay_steps = steps if schedule == "cosine" else None
     with setup.strategy.scope():
-        model = compile_model((build or build_cnn)(image_size, num_classes=len(names), seed=seed), learning_rate,
-                              decay_steps)  # fmt: skip
-        # what fit trains: the model, or the augmentation and the model in one step (the same weights
-        # and optimiser); the model alone is saved
-        trainer = model
-        if in_step:
-            trainer = with_augmentation(model, image_size, seed)
-            trainer.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
+        model = (build or build_cnn)(image_size, num_classes=len(names), seed=seed)
+        # what fit trains: the model, or the augmentation and the model in one step; the model alone is saved
+        trainer = compile_model(with_augmentation(model, image_size, seed) if in_step else model, learning_rate,
+                                decay_steps)  # fmt: skip
 
     backup = backup_now_and_then(model_path, config.env_param("BIGCATS_CHECKPOINT_SECONDS", config.CHECKPOINT_SECONDS))
     callbacks = [backup]

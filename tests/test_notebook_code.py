@@ -1,5 +1,6 @@
 """The Keras code the notebooks teach is the code the command line runs: the model that notebook
-04 writes out layer by layer is `bigcats.model.build_cnn`, and notebook 07's head is
+04 writes out layer by layer is `bigcats.model.build_cnn`, its input pipeline gives the batches of
+`bigcats.data.make_dataset`, and notebook 07's head is
 `bigcats.transfer.add_head`, so the lesson and the package cannot drift apart."""
 
 import ast
@@ -17,12 +18,13 @@ from conftest import ROOT
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def taught(notebook, tag="model"):
-    """The functions a notebook defines in its cells tagged `tag`, run as the notebook runs them."""
+def taught(notebook, tag="model", **imports):
+    """The functions a notebook defines in its cells tagged `tag`, run as the notebook runs them
+    (with the modules its setup cell imports: keras, layers, np, and any `imports`)."""
     cells = nbformat.read(NOTEBOOKS / notebook, as_version=4).cells
     sources = [cell.source for cell in cells if tag in cell.metadata.get("tags", [])]
     assert sources, f"{notebook} has no cell tagged {tag!r}"
-    namespace = {"keras": keras, "layers": layers, "np": np}
+    namespace = {"keras": keras, "layers": layers, "np": np, **imports}
     for source in sources:
         exec(compile(source, f"{notebook}[{tag}]", "exec"), namespace)  # our own notebook
     return namespace
@@ -124,3 +126,58 @@ def test_the_functions_the_notebooks_call_say_what_they_do():
             if callable(target) and not inspect.getdoc(target):
                 undocumented.add(f"{module}.{name} (called in {notebook.name})")
     assert not undocumented, f"give these a docstring: {sorted(undocumented)}"
+
+
+def batches(dataset):
+    return [(images.numpy(), labels.numpy()) for images, labels in dataset]
+
+
+def test_notebook_04_pipeline_is_the_package_pipeline(tiny_data):
+    """The tf.data pipeline notebook 04 writes in its cells gives the batches the command line trains on."""
+    import tensorflow as tf
+
+    from bigcats import data
+
+    namespace = taught("04_train_cnn.ipynb", "pipeline", tf=tf, data=data)
+    make_pipeline = namespace["make_pipeline"]
+    items = data.split_images(tiny_data)["train"]
+
+    def as_is(path, turn):
+        return data.load_image(path, 32, turn)
+
+    def for_training(path, turn):
+        return data.load_for_augmenting(path, 32, turn)
+
+    ours = batches(make_pipeline(items, as_is, 8))
+    for mine, package in zip(ours, batches(data.make_dataset(items, 32, 8)), strict=True):
+        np.testing.assert_array_equal(mine[0], package[0])
+        np.testing.assert_array_equal(mine[1], package[1])
+    # training: the same photos every epoch, in a new order, as the command line decodes them for augmenting
+    training = make_pipeline(items, for_training, 8, training=True, seed=1)
+    epoch_one, epoch_two = batches(training), batches(training)
+    assert not np.array_equal(epoch_one[0][0], epoch_two[0][0]), "a new order every epoch"
+    package = batches(data.make_dataset(items, 32, 8, training=True, seed=1, augment_in="step"))
+
+    def photos(epoch):
+        images = np.concatenate([images for images, _ in epoch])
+        labels = np.concatenate([labels for _, labels in epoch])
+        order = np.lexsort(images.reshape(len(images), -1).T)
+        return images[order], labels[order]
+
+    for mine, theirs in zip(photos(epoch_one), photos(package), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert epoch_one[0][0].dtype == package[0][0].dtype == np.uint8
+    assert [len(labels) for _, labels in epoch_one] == [len(labels) for _, labels in package]
+
+
+def test_a_changed_notebook_pipeline_is_caught(tiny_data):
+    """The comparison can fail: photos read at another size are other batches."""
+    import tensorflow as tf
+
+    from bigcats import data
+
+    make_pipeline = taught("04_train_cnn.ipynb", "pipeline", tf=tf, data=data)["make_pipeline"]
+    items = data.split_images(tiny_data)["val"]
+    ours = batches(make_pipeline(items, lambda path, turn: data.load_image(path, 30, turn), 8))
+    with pytest.raises(AssertionError):
+        np.testing.assert_array_equal(ours[0][0], batches(data.make_dataset(items, 32, 8))[0][0])
