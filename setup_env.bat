@@ -59,7 +59,7 @@ goto :failed
 rem --- an environment that is already here --------------------------------------------------
 if exist "%VENV%\bin\python" if not exist "%PYEXE%" goto :linux_venv
 if not exist "%PYEXE%" goto :find_python
-"%PYEXE%" -m bigcats.setup_plan --check-python
+"%PYEXE%" -m bigcats.environment.setup_plan --check-python
 if errorlevel 1 goto :broken_venv
 echo ==^> Reusing the environment in %VENV%
 "%PYEXE%" -m pip --version >nul 2>&1
@@ -72,28 +72,28 @@ goto :plan
 rem --- a Python the pinned packages install on (3.11-3.13, 64-bit) ------------------------------
 :find_python
 set "PY="
-py -3.12 -m bigcats.setup_plan --check-python >nul 2>&1
+py -3.12 -m bigcats.environment.setup_plan --check-python >nul 2>&1
 if not errorlevel 1 set "PY=py -3.12"
 if defined PY goto :found_python
-py -3.13 -m bigcats.setup_plan --check-python >nul 2>&1
+py -3.13 -m bigcats.environment.setup_plan --check-python >nul 2>&1
 if not errorlevel 1 set "PY=py -3.13"
 if defined PY goto :found_python
-py -3.11 -m bigcats.setup_plan --check-python >nul 2>&1
+py -3.11 -m bigcats.environment.setup_plan --check-python >nul 2>&1
 if not errorlevel 1 set "PY=py -3.11"
 if defined PY goto :found_python
-python -m bigcats.setup_plan --check-python >nul 2>&1
+python -m bigcats.environment.setup_plan --check-python >nul 2>&1
 if not errorlevel 1 set "PY=python"
 if defined PY goto :found_python
 echo No 64-bit Python 3.11-3.13 found: this project's pinned packages (TensorFlow 2.21, Keras 3.15) need one.
 rem any Python there is can say what is wrong with it
-python -m bigcats.setup_plan --check-python 2>nul
+python -m bigcats.environment.setup_plan --check-python 2>nul
 echo Install Python 3.12:  winget install Python.Python.3.12   (or: py install 3.12, or python.org)
 echo then open a NEW terminal window (this one does not see the new Python yet) and run setup_env.bat again.
 goto :failed
 
 :found_python
 echo ==^> Checking this machine before the download (Python, long paths, Visual C++ runtime, AVX)
-%PY% -m bigcats.setup_plan --preflight
+%PY% -m bigcats.environment.setup_plan --preflight
 if errorlevel 1 goto :failed
 echo ==^> Creating the environment in %VENV% with %PY%
 %PY% -m venv "%VENV%"
@@ -104,7 +104,7 @@ rem bigcats\setup_plan.py decides (the same logic as setup_env.sh, tested for Wi
 rem Linux and macOS): extra packages on stdout, advice on stderr.
 :plan
 echo ==^> Checking this machine for a GPU route
-"%PYEXE%" -m bigcats.setup_plan %PLAN_FLAGS% > "%PLAN%"
+"%PYEXE%" -m bigcats.environment.setup_plan %PLAN_FLAGS% > "%PLAN%"
 if errorlevel 1 goto :step_failed
 set "EXTRA="
 set /p EXTRA=<"%PLAN%"
@@ -126,10 +126,10 @@ echo ==^> Registering the Jupyter kernel "Python (bigcats)"
 rem --sys-prefix: the kernel belongs to this environment; another copy's setup cannot re-point it
 "%PYEXE%" -m ipykernel install --sys-prefix --name bigcats --display-name "Python (bigcats)"
 if errorlevel 1 goto :step_failed
-"%PYEXE%" -m bigcats.setup_plan --lab-settings
+"%PYEXE%" -m bigcats.environment.setup_plan --lab-settings
 if errorlevel 1 goto :step_failed
 rem the backend where the command line and the kernel read it (KERAS_BACKEND set by hand still wins)
-"%PYEXE%" -m bigcats.setup_plan %PLAN_FLAGS% --save-backend
+"%PYEXE%" -m bigcats.environment.setup_plan %PLAN_FLAGS% --save-backend
 if errorlevel 1 goto :step_failed
 git rev-parse --git-dir >nul 2>&1
 if errorlevel 1 goto :import_check

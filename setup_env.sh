@@ -34,8 +34,8 @@ esac
 
 say() { printf '\n==> %s\n' "$*"; }
 
-supported() {  # the pinned packages install on Python 3.11-3.13 (bigcats/setup_plan.py says why)
-  "$1" -m bigcats.setup_plan --check-python 2>/dev/null
+supported() {  # the pinned packages install on Python 3.11-3.13 (bigcats/environment/setup_plan.py says why)
+  "$1" -m bigcats.environment.setup_plan --check-python 2>/dev/null
 }
 
 find_python() {
@@ -60,25 +60,25 @@ else
   PY="$(find_python)" || {
     echo "No Python 3.11-3.13 found: this project's pinned packages (TensorFlow 2.21, Keras 3.15) need one." >&2
     # any python3 can run the check and say what to do on this system (Ubuntu 22.04 has only 3.10)
-    command -v python3 >/dev/null 2>&1 && python3 -m bigcats.setup_plan --check-python
+    command -v python3 >/dev/null 2>&1 && python3 -m bigcats.environment.setup_plan --check-python
     echo "Install Python 3.12 (python.org, your package manager, pyenv or uv), or set PYTHON=/path/to/python3.12." >&2
     exit 1
   }
-  "$PY" -m bigcats.setup_plan --preflight || exit 1
+  "$PY" -m bigcats.environment.setup_plan --preflight || exit 1
   say "Creating the environment in $VENV with $PY ($("$PY" --version))"
   "$PY" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 say "Checking this machine for a GPU route"
-# bigcats/setup_plan.py decides (tested for Linux, WSL2, macOS and Windows); it prints the extra
+# bigcats/environment/setup_plan.py decides (tested for Linux, WSL2, macOS and Windows); it prints the extra
 # packages on stdout and its advice on stderr.
 PLAN_FLAGS=()
 [ "$WANT_CPU" = 1 ] && PLAN_FLAGS+=(--cpu)
 [ "$WANT_METAL" = 1 ] && PLAN_FLAGS+=(--metal)
 [ -n "$BACKEND" ] && PLAN_FLAGS+=(--backend "$BACKEND")
 # (the ${a[@]+...} form: macOS's bash 3.2 calls an empty array unbound under set -u)
-EXTRA="$("$VENV/bin/python" -m bigcats.setup_plan ${PLAN_FLAGS[@]+"${PLAN_FLAGS[@]}"})" || exit 1
+EXTRA="$("$VENV/bin/python" -m bigcats.environment.setup_plan ${PLAN_FLAGS[@]+"${PLAN_FLAGS[@]}"})" || exit 1
 
 say "Installing the pinned packages (requirements.txt)"
 "${PIP[@]}" install -r requirements.txt
@@ -96,9 +96,9 @@ say "Registering the Jupyter kernel 'Python (bigcats)' inside $VENV"
 # --sys-prefix: the kernel belongs to this environment, so another checkout's setup cannot re-point
 # it; JupyterLab started from this environment ($VENV/bin/jupyter lab) finds it first.
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name bigcats --display-name "Python (bigcats)"
-"$VENV/bin/python" -m bigcats.setup_plan --lab-settings
+"$VENV/bin/python" -m bigcats.environment.setup_plan --lab-settings
 # the backend where the command line and the kernel read it (KERAS_BACKEND set by hand still wins)
-"$VENV/bin/python" -m bigcats.setup_plan --save-backend ${PLAN_FLAGS[@]+"${PLAN_FLAGS[@]}"}
+"$VENV/bin/python" -m bigcats.environment.setup_plan --save-backend ${PLAN_FLAGS[@]+"${PLAN_FLAGS[@]}"}
 if "$VENV/bin/jupyter" kernelspec list 2>/dev/null | grep -q "^ *bigcats .*\.local/share/jupyter"; then
   echo "note: an older user-wide 'bigcats' kernel exists (from an earlier setup, maybe of another copy)." >&2
   echo "      JupyterLab started from $VENV uses this environment's own; remove the old one with:" >&2

@@ -1,4 +1,4 @@
-"""The command line: `python -m bigcats COMMAND ...` (see `python -m bigcats --help`).
+"""Command line: `python -m bigcats COMMAND ...` (see `python -m bigcats --help`).
 
 With --json, standard output carries only the JSON; progress bars, logs and TensorFlow's own
 messages go to standard error, so the output can be piped into other tools.
@@ -11,10 +11,10 @@ import os
 import sys
 from pathlib import Path
 
-from bigcats import config
-from bigcats.evaluate import ModelLoadError
-from bigcats.fetch import DEFAULT_URL, FetchError
-from bigcats.train import BadImagesError
+from bigcats.lesson import config
+from bigcats.lesson.clean import BadImagesError
+from bigcats.lesson.evaluate import ModelLoadError
+from bigcats.lesson.fetch import DEFAULT_URL, FetchError
 
 # Mistakes a user can fix: printed as one clear line, not a traceback.
 USER_ERRORS = (BadImagesError, ModelLoadError, FetchError, OSError, ValueError)
@@ -32,7 +32,7 @@ def _emit(args, obj, text=None):
 
 
 def cmd_doctor(args):
-    from bigcats.doctor import format_report, gather_facts, report
+    from bigcats.environment.doctor import format_report, gather_facts, report
 
     if args.explain:
         return _explain(args)
@@ -43,8 +43,8 @@ def cmd_doctor(args):
 
 
 def _explain(args):
-    from bigcats.startup_log import has_nvidia_device
-    from bigcats.tf_errors import explain
+    from bigcats.environment.machine import has_nvidia_device
+    from bigcats.environment.tf_errors import explain
 
     text = sys.stdin.read() if args.explain == "-" else Path(args.explain).read_text(errors="replace")
     findings = explain(text, gpu_present=has_nvidia_device())
@@ -56,7 +56,7 @@ def _explain(args):
 
 
 def cmd_clean(args):
-    from bigcats.clean import REASONS_FILE, clean_folder
+    from bigcats.lesson.clean import REASONS_FILE, clean_folder
 
     rep = clean_folder(args.data_dir, args.quarantine, dry_run=args.dry_run, report_path=args.report)
     verb = "would move" if args.dry_run else "moved"
@@ -72,11 +72,10 @@ def cmd_clean(args):
 
 
 def cmd_fetch_data(args):
-    from bigcats.fetch import fetch, read_manifest
+    from bigcats.lesson.fetch import fetch, read_manifest
 
     if args.synthetic:
-        from bigcats.data import synthetic_banner
-        from bigcats.synthetic import make_synthetic_dataset
+        from bigcats.lesson.synthetic import make_synthetic_dataset, synthetic_banner
 
         # by default beside data/raw, never in it; a --dest given is where it goes
         out = make_synthetic_dataset(
@@ -97,9 +96,9 @@ def cmd_fetch_data(args):
 
 
 def cmd_train(args):
-    from bigcats.data import resolve_data_dir
-    from bigcats.distributed import train_multiworker
-    from bigcats.train import check_model_path, check_settings, train
+    from bigcats.lesson.data import resolve_data_dir
+    from bigcats.lesson.distributed import train_multiworker
+    from bigcats.lesson.train import check_model_path, check_settings, train
 
     # every argument checked before any work (a data folder made, a model built)
     check_settings(args.epochs, args.image_size, args.batch_size, args.learning_rate)
@@ -138,7 +137,7 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from bigcats.evaluate import evaluate
+    from bigcats.lesson.evaluate import evaluate
 
     result, _, _ = evaluate(args.model, args.data, args.split, mirror=not args.one_look)
     print(
@@ -156,7 +155,7 @@ def cmd_evaluate(args):
 
 
 def cmd_predict(args):
-    from bigcats.evaluate import describe, load_trained_model, predict_files
+    from bigcats.lesson.evaluate import describe, load_trained_model, predict_files
 
     model, record = load_trained_model(args.model)
     results = predict_files(model, record, args.images, mirror=not args.one_look)
@@ -179,8 +178,8 @@ def chart_path(given):
 
 
 def cmd_benchmark(args):
-    from bigcats.benchmark import run_benchmark
-    from bigcats.plots import plot_bars
+    from bigcats.benchmark.measure import run_benchmark
+    from bigcats.lesson.plots import plot_bars
 
     if args.data is not None and not Path(args.data).is_dir():
         raise FileNotFoundError(f"--data {args.data}: no such folder (leave --data out to use {DEFAULT_DATA})")
@@ -240,8 +239,8 @@ def cmd_benchmark(args):
 def _compare_recipes(args):
     import tempfile
 
-    from bigcats.benchmark import compare_recipes
-    from bigcats.data import resolve_data_dir
+    from bigcats.benchmark.measure import compare_recipes
+    from bigcats.lesson.data import resolve_data_dir
 
     data_dir, _ = resolve_data_dir(args.data or DEFAULT_DATA)
     with tempfile.TemporaryDirectory() as work:
@@ -272,11 +271,11 @@ def _recipe_lines(comparison):
 
 
 def cmd_tutorial(args):
-    from bigcats.data import has_photos
-    from bigcats.tutorial import run_all
+    from bigcats.environment.tutorial import run_all
+    from bigcats.lesson.data import has_photos
 
     if not args.synthetic and not has_photos(DEFAULT_DATA):
-        from bigcats.fetch import fetch_for_tutorial
+        from bigcats.lesson.fetch import fetch_for_tutorial
 
         print(fetch_for_tutorial(DEFAULT_DATA)[1])
     for name, seconds in run_all(args.notebooks, args.output, timeout=args.timeout):
@@ -293,13 +292,8 @@ def _one_look_option(parser):
     )
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m bigcats", description="Lions vs tigers on the GPU: the tutorial's tools."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("doctor", help="report Python, TensorFlow and GPU status, with fixes")
+def _add_doctor(commands):
+    p = commands.add_parser("doctor", help="report Python, TensorFlow and GPU status, with fixes")
     p.add_argument("--json", action="store_true")
     p.add_argument(
         "--explain",
@@ -308,7 +302,9 @@ def build_parser():
     )
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("clean", help="check every image; move unusable ones to a quarantine folder")
+
+def _add_clean(commands):
+    p = commands.add_parser("clean", help="check every image; move unusable ones to a quarantine folder")
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--quarantine", metavar="DIR", help="where bad files go (default: quarantine/ beside DATA_DIR)")
     p.add_argument("--report", metavar="FILE", help="also write the JSON report here")
@@ -316,7 +312,9 @@ def build_parser():
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_clean)
 
-    p = sub.add_parser(
+
+def _add_fetch_data(commands):
+    p = commands.add_parser(
         "fetch-data", help="download the real lion and tiger photos (or copy them from an archive or folder)"
     )
     p.add_argument(
@@ -331,7 +329,9 @@ def build_parser():
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fetch_data)
 
-    p = sub.add_parser("train", help="train the CNN on DATA_DIR/<class>/ and save a .keras model")
+
+def _add_train(commands):
+    p = commands.add_parser("train", help="train the CNN on DATA_DIR/<class>/ and save a .keras model")
     p.add_argument(
         "--data",
         default=DEFAULT_DATA,
@@ -390,7 +390,9 @@ def build_parser():
     )
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a saved model on a data folder")
+
+def _add_evaluate(commands):
+    p = commands.add_parser("evaluate", help="score a saved model on a data folder")
     p.add_argument("--model", default=DEFAULT_MODEL, help="default %(default)s")
     p.add_argument("--data", default=DEFAULT_DATA, metavar="DATA_DIR")
     p.add_argument(
@@ -404,14 +406,18 @@ def build_parser():
     _one_look_option(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify photos (files or folders)")
+
+def _add_predict(commands):
+    p = commands.add_parser("predict", help="classify photos (files or folders)")
     p.add_argument("--model", default=DEFAULT_MODEL, help="default %(default)s")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="photo files or folders of them")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     _one_look_option(p)
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("benchmark", help="training speed per device and input-pipeline speed")
+
+def _add_benchmark(commands):
+    p = commands.add_parser("benchmark", help="training speed per device and input-pipeline speed")
     p.add_argument(
         "--data", default=None, metavar="DATA_DIR", help=f"photos for the pipeline test (default {DEFAULT_DATA})"
     )
@@ -440,7 +446,9 @@ def build_parser():
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_benchmark)
 
-    p = sub.add_parser("tutorial", help="run every notebook headless, in order")
+
+def _add_tutorial(commands):
+    p = commands.add_parser("tutorial", help="run every notebook headless, in order")
     p.add_argument("--notebooks", default="notebooks")
     p.add_argument("--output", default=None, help="where executed copies go (default notebooks/executed)")
     p.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
@@ -451,15 +459,33 @@ def build_parser():
         f"(default: the real photos are fetched first, from ${{BIGCATS_PHOTOS_URL}} if set)",
     )
     p.set_defaults(func=cmd_tutorial)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m bigcats", description="Lions vs tigers on the GPU: the tutorial's tools."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_doctor,
+        _add_clean,
+        _add_fetch_data,
+        _add_train,
+        _add_evaluate,
+        _add_predict,
+        _add_benchmark,
+        _add_tutorial,
+    ):
+        add(commands)
     return parser
 
 
 def check_keras_backend():
-    """Keras runs on TensorFlow, PyTorch or JAX here (`bigcats.backends`); a KERAS_BACKEND naming
+    """Keras runs on TensorFlow, PyTorch or JAX here (`bigcats.environment.backends`); a KERAS_BACKEND naming
     another framework, or one not installed, would fail far from the cause."""
     import importlib.util
 
-    from bigcats.backends import BACKENDS
+    from bigcats.environment.machine import BACKENDS
 
     backend = os.environ.get("KERAS_BACKEND", "tensorflow").strip().lower() or "tensorflow"
     if backend not in BACKENDS:
@@ -487,7 +513,7 @@ def main(argv=None):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     if argv is None:  # from a command line: TensorFlow's harmless start-up lines stay out of the terminal
-        from bigcats.startup_log import hide_harmless_lines
+        from bigcats.environment.startup_log import hide_harmless_lines
 
         hide_harmless_lines()
     args.stdout = sys.stdout

@@ -27,10 +27,10 @@ def one_backend(image_size, steps, repeats, batches):
     """The rows for the backend this process runs (KERAS_BACKEND), as a dict."""
     import keras
 
-    from bigcats.augment import with_augmentation
-    from bigcats.backends import gpus
-    from bigcats.benchmark import decoded_batch, random_batch, time_training_steps
-    from bigcats.model import build_cnn, compile_model
+    from bigcats.benchmark.measure import decoded_batch, random_batch, time_training_steps
+    from bigcats.environment.gpus import gpus
+    from bigcats.lesson.augment import with_augmentation
+    from bigcats.lesson.model import build_cnn, compile_model
 
     rows = []
     for precision in PRECISIONS:
@@ -53,8 +53,8 @@ def one_backend(image_size, steps, repeats, batches):
 
 
 def torch_smoke_test():
-    from bigcats.backends import torch_gpus
-    from bigcats.doctor import TORCH_SMOKE_TEST, gpu_smoke_test
+    from bigcats.environment.doctor import TORCH_SMOKE_TEST, gpu_smoke_test
+    from bigcats.environment.gpus import torch_gpus
 
     return gpu_smoke_test(torch_gpus(), code=TORCH_SMOKE_TEST, framework="PyTorch")
 

@@ -29,8 +29,8 @@ SEEDS = (42, 1, 2, 3, 4, 5)
 
 
 def make_sets(data_dir, out):
-    from bigcats.data import class_names, split_images
-    from bigcats.robustness import make_stress_set
+    from bigcats.lesson.data import class_names, split_images
+    from bigcats.lesson.robustness import make_stress_set
 
     splits = split_images(data_dir)
     held_out = splits["val"] + splits["test"]
@@ -47,7 +47,7 @@ def train(data_dir, model_path, seed, extra):
 
 
 def score(model_path, data_dir, out):
-    from bigcats.evaluate import evaluate
+    from bigcats.lesson.evaluate import evaluate
 
     scores = {"test": evaluate(model_path, data_dir, split="test")[0]["accuracy"]}
     for kind, copies in CHECKS.items():

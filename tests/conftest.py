@@ -67,7 +67,7 @@ def check_framings_of_red_and_blue(out, sharp_below):
 @pytest.fixture
 def tiny_data(tmp_path):
     """tmp/raw/{lion,tiger}/ with 16 synthetic images each (a real, learnable signal)."""
-    from bigcats.synthetic import make_synthetic_dataset
+    from bigcats.lesson.synthetic import make_synthetic_dataset
 
     return make_synthetic_dataset(tmp_path / "raw", per_class=16)
 

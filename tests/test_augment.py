@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bigcats import augment, augment_per_photo
+from bigcats.benchmark import augment_per_photo
+from bigcats.lesson import augment
 from conftest import check_framings_of_red_and_blue
 
 LOOK_OFF = dict(brightness=0.0, contrast=0.0, colour=(1.0, 1.0), grey_fraction=0.0)
@@ -169,15 +170,15 @@ JAX_CHECK = """
 import os, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
-from bigcats.augment import augment_batch
+from bigcats.lesson.augment import augment_batch
 data = np.load(sys.argv[2])
 np.save(sys.argv[3], np.asarray(augment_batch(data["photos"], 48, data["draws"])))
 import keras
 assert keras.backend.backend() == "jax"
 # the training step as a lent GPU would time it: augmentation and model, from photos in memory
-from bigcats.augment import with_augmentation
-from bigcats.benchmark import decoded_batch, time_training_steps
-from bigcats.model import build_cnn, compile_model
+from bigcats.lesson.augment import with_augmentation
+from bigcats.benchmark.measure import decoded_batch, time_training_steps
+from bigcats.lesson.model import build_cnn, compile_model
 trainer = compile_model(with_augmentation(build_cnn(48, seed=1), 48, seed=1))
 warmup, runs = time_training_steps(trainer, decoded_batch(4, 48), np.array([0, 1, 0, 1]), steps=2, repeats=1)
 assert "tensorflow" not in sys.modules, "the JAX path must not need TensorFlow"

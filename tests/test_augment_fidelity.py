@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bigcats import augment, augment_per_photo
+from bigcats.benchmark import augment_per_photo
+from bigcats.lesson import augment
 
 PHOTO, SIZE = 216, 144  # augment.decoded_size(SIZE) and the model's input
 LOOK_OFF = dict(brightness=0.0, contrast=0.0, colour=(1.0, 1.0), grey_fraction=0.0)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bigcats import augment_per_photo as augment
+from bigcats.benchmark import augment_per_photo as augment
 from conftest import check_framings_of_red_and_blue
 
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from bigcats.setup_plan import Machine, main, plan
+from bigcats.environment.setup_plan import Machine, main, plan
 from conftest import ROOT, on_backend, require_backend
 
 RTX_3060 = dict(gpu="NVIDIA GeForce RTX 3060", compute_capability=(8, 6), driver=(581, 57))
@@ -108,7 +108,7 @@ def test_a_machine_file_with_an_unknown_field_is_refused_with_the_fields_it_take
 
 
 def test_nvidia_smi_facts_are_read_as_numbers(monkeypatch):
-    from bigcats import setup_plan
+    from bigcats.environment import machine
 
     def fake(command, **kwargs):
         fields = command[1]
@@ -116,13 +116,13 @@ def test_nvidia_smi_facts_are_read_as_numbers(monkeypatch):
             return subprocess.CompletedProcess(command, 0, "NVIDIA GeForce RTX 3060, 8.6, 581.57\n", "")
         return subprocess.CompletedProcess(command, 0, "", "")
 
-    monkeypatch.setattr(setup_plan.subprocess, "run", fake)
-    assert setup_plan._nvidia_gpu() == ("NVIDIA GeForce RTX 3060", (8, 6), (581, 57))
-    assert setup_plan._version("[N/A]") == () and setup_plan._version("560.94") == (560, 94)
+    monkeypatch.setattr(machine.subprocess, "run", fake)
+    assert machine.nvidia_gpu() == ("NVIDIA GeForce RTX 3060", (8, 6), (581, 57))
+    assert machine.version_numbers("[N/A]") == () and machine.version_numbers("560.94") == (560, 94)
 
 
 def test_the_choice_is_saved_for_the_command_line_and_the_kernel_and_a_hand_set_backend_wins(tmp_path, monkeypatch):
-    from bigcats import backends
+    from bigcats.environment import backends
 
     kernel = tmp_path / "share" / "jupyter" / "kernels" / "bigcats" / "kernel.json"
     kernel.parent.mkdir(parents=True)
@@ -156,10 +156,10 @@ TRIANGLE = """
 import json, sys
 import numpy as np
 import keras
-from bigcats.augment import augment_batch
-from bigcats.explain import grad_cam
-from bigcats.model import build_cnn, compile_model
-from bigcats.saving import label_and_record
+from bigcats.lesson.augment import augment_batch
+from bigcats.lesson.explain import grad_cam
+from bigcats.lesson.model import build_cnn, compile_model
+from bigcats.lesson.saving import label_and_record
 data = np.load(sys.argv[1])
 if sys.argv[3] == "build":  # trained a step and saved as bigcats saves, its optimiser in the file
     model = compile_model(build_cnn(48, seed=1), decay_steps=10)
@@ -197,7 +197,7 @@ def test_torch_and_tensorflow_give_the_same_photos_answers_and_heat_maps_from_on
 
 SETUP_ON_TORCH = """
 import json
-from bigcats.devices import training_setup
+from bigcats.lesson.devices import training_setup
 setup = training_setup()
 print(json.dumps({"device": setup.device, "replicas": setup.replicas, "precision": setup.precision,
                   "augment_on": setup.augment_on, "reasons": setup.reasons}))
@@ -222,7 +222,7 @@ def test_on_torch_training_takes_one_device_and_augments_in_the_step():
 def test_the_torch_smoke_test_compares_a_device_with_the_cpu():
     """The doctor's PyTorch smoke test, its GPU list swapped for the CPU (the only device here)."""
     require_backend("torch")
-    from bigcats.doctor import TORCH_SMOKE_TEST
+    from bigcats.environment.doctor import TORCH_SMOKE_TEST
 
     code = TORCH_SMOKE_TEST.replace("for gpu in torch_gpus():", "for gpu in [{'name': 'cpu'}]:")
     assert code != TORCH_SMOKE_TEST
@@ -267,7 +267,7 @@ def test_the_command_line_trains_evaluates_predicts_and_diagnoses_on_torch(tmp_p
     assert any("Keras trains on torch" in f["message"] for f in doctor["findings"])
     saved = json.loads(bigcats("evaluate", "--model", model, "--data", tiny_data, "--json"))
     assert saved == record  # deterministic scoring
-    from bigcats.evaluate import model_record
+    from bigcats.lesson.evaluate import model_record
 
     trained = model_record(model)["backend"]
     assert trained["backend"] == "torch" and trained["version"].startswith("2.") and trained["device"] == "CPU"
@@ -276,7 +276,7 @@ def test_the_command_line_trains_evaluates_predicts_and_diagnoses_on_torch(tmp_p
 def test_a_saved_optimiser_is_recorded_by_its_public_name_and_nothing_else_changes(tmp_path):
     import zipfile
 
-    from bigcats.saving import make_backend_neutral
+    from bigcats.lesson.saving import make_backend_neutral
 
     path = tmp_path / "m.keras"
     optimiser = '{"module": "keras.src.backend.torch.optimizers.torch_adam", "class_name": "Adam"}'

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bigcats.clean import check_file, clean_folder, dhash
+from bigcats.lesson.clean import check_file, clean_folder, dhash
 from conftest import jpeg_bytes, png_bytes, random_rgb
 
 
@@ -185,7 +185,7 @@ def test_missing_class_folders_are_a_clear_error(tmp_path):
 def test_training_runs_on_the_cleaned_corpus(corpus, tmp_path):
     """The odd-but-usable files (CMYK, 16-bit, alpha, greyscale, PNG named .jpg, non-ASCII
     names...) really do go through TensorFlow's training pipeline once the bad ones are out."""
-    from bigcats.train import train
+    from bigcats.lesson.train import train
 
     root, _ = corpus
     report = clean_folder(root, tmp_path / "q", progress=False)

@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from bigcats import clean
-from bigcats.clean import REASONS_FILE, clean_folder
-from bigcats.data import class_names, list_images
+from bigcats.lesson import clean
+from bigcats.lesson.clean import REASONS_FILE, clean_folder
+from bigcats.lesson.data import class_names, list_images
 from conftest import ROOT, jpeg_bytes, like_a_terminal, random_rgb
 
 
@@ -90,7 +90,7 @@ def test_ctrl_c_mid_clean_leaves_a_record_that_matches_the_moves(tmp_path):
     script = tmp_path / "interrupt.py"
     script.write_text(
         "import os, signal, sys\n"
-        "from bigcats import clean\n"
+        "from bigcats.lesson import clean\n"
         "calls = []\n"
         "copy = clean._copy_checked\n"
         "def slow_copy(source, destination):\n"

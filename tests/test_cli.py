@@ -24,7 +24,8 @@ def bigcats(*args, cwd=ROOT):
 
 def assert_no_harmless_lines(stderr):
     """The command line hides TensorFlow's harmless start-up lines, as the notebooks do."""
-    from bigcats.startup_log import has_nvidia_device, why_harmless
+    from bigcats.environment.machine import has_nvidia_device
+    from bigcats.environment.startup_log import why_harmless
 
     if not has_nvidia_device():
         shown = [line for line in stderr.splitlines() if why_harmless(line, gpu_present=False)]
@@ -47,7 +48,7 @@ def test_doctor_json_is_one_object_with_the_promised_fields():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny model for the train/evaluate/predict tests."""
-    from bigcats.synthetic import make_synthetic_dataset
+    from bigcats.lesson.synthetic import make_synthetic_dataset
 
     tmp = tmp_path_factory.mktemp("cli")
     data = make_synthetic_dataset(tmp / "raw", per_class=16)
@@ -125,7 +126,7 @@ def test_predict_a_folder_succeeds(trained):
 
 @pytest.mark.slow
 def test_train_names_a_bad_file_and_points_to_clean(tmp_path):
-    from bigcats.synthetic import make_synthetic_dataset
+    from bigcats.lesson.synthetic import make_synthetic_dataset
 
     data = make_synthetic_dataset(tmp_path / "raw", per_class=4)
     (data / "lion" / "half.jpg").write_bytes(jpeg_bytes(random_rgb(5))[:400])
@@ -146,7 +147,7 @@ def test_keras3_model_paths_are_explained(tmp_path):
 
 
 def test_clean_json_and_report(tmp_path):
-    from bigcats.synthetic import make_synthetic_dataset
+    from bigcats.lesson.synthetic import make_synthetic_dataset
 
     data = make_synthetic_dataset(tmp_path / "raw", per_class=3)
     (data / "tiger" / "empty.jpg").write_bytes(b"")
@@ -163,7 +164,7 @@ def test_clean_json_and_report(tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_json_on_the_cpu(tmp_path):
-    from bigcats.synthetic import make_synthetic_dataset
+    from bigcats.lesson.synthetic import make_synthetic_dataset
 
     data = make_synthetic_dataset(tmp_path / "raw", per_class=4)
     done = bigcats(
@@ -264,7 +265,7 @@ def test_recipe_table_shows_every_round_when_there_are_several():
 
 @pytest.mark.slow
 def test_evaluate_scores_every_photo_of_a_new_folder_and_only_the_test_split_of_its_own(trained, tmp_path):
-    from bigcats.synthetic import make_synthetic_dataset
+    from bigcats.lesson.synthetic import make_synthetic_dataset
 
     _, data, model = trained
     done = bigcats("evaluate", "--model", model, "--data", data, "--json")

@@ -51,7 +51,7 @@ def test_a_model_path_that_is_a_folder_or_under_a_file_is_refused(capsys, tmp_pa
 def test_keras_on_a_backend_bigcats_does_not_run_on_or_one_not_installed_is_explained(capsys, monkeypatch, tmp_path):
     import importlib.util
 
-    from bigcats.doctor import diagnose, gather_facts
+    from bigcats.environment.doctor import diagnose, gather_facts
 
     gather_facts(smoke_test=False)  # Keras imported here first, on TensorFlow: it picks its backend once, at import
     monkeypatch.setenv("KERAS_BACKEND", "numpy")
@@ -101,8 +101,8 @@ def test_synthetic_photos_go_where_dest_says(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_predict_on_a_folder_with_no_photos_says_so(capsys, tmp_path):
-    from bigcats.model import build_cnn
-    from bigcats.saving import add_labels
+    from bigcats.lesson.model import build_cnn
+    from bigcats.lesson.saving import add_labels
 
     build_cnn(32).save(tmp_path / "m.keras")
     add_labels(tmp_path / "m.keras", ["lion", "tiger"], 32)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bigcats import data
-from bigcats.config import env_param
+from bigcats.lesson import data, synthetic
+from bigcats.lesson.config import env_param
 from conftest import jpeg_bytes, random_rgb
 
 
@@ -71,7 +71,7 @@ def test_empty_data_folder_falls_back_to_a_loudly_labelled_synthetic_set(tmp_pat
 
 
 def test_real_photos_are_used_as_they_are(tiny_data):
-    (tiny_data / data.SYNTHETIC_MARKER).unlink()
+    (tiny_data / synthetic.SYNTHETIC_MARKER).unlink()
     assert data.resolve_data_dir(tiny_data) == (tiny_data, False)
 
 
@@ -145,7 +145,7 @@ def test_training_reframes_photos_reproducibly_and_evaluation_does_not(tiny_data
 
 
 def test_a_class_folder_with_nothing_to_train_on_is_refused_before_training(tiny_data):
-    from bigcats.train import checked_splits
+    from bigcats.lesson.train import checked_splits
 
     for photo in (tiny_data / "tiger").iterdir():
         photo.rename(tiny_data / photo.name)  # out of the class folder, kept

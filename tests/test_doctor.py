@@ -2,7 +2,8 @@
 
 import pytest
 
-from bigcats.doctor import diagnose, driver_version, why_no_gpu
+from bigcats.environment.doctor import diagnose, why_no_gpu
+from bigcats.environment.machine import driver_version
 
 CUDA_BUILD = {"is_cuda_build": True, "cuda_version": "12.5.1", "cudnn_version": "9"}
 
@@ -134,7 +135,7 @@ def test_driver_version_is_read_from_nvidia_smi():
 
 
 def test_a_kernel_from_another_checkout_is_a_blocking_finding(tmp_path):
-    from bigcats.doctor import kernel_finding
+    from bigcats.environment.doctor import kernel_finding
 
     for name in ("mine", "other"):
         (tmp_path / name / "notebooks").mkdir(parents=True)
@@ -167,7 +168,7 @@ def test_the_first_cell_of_a_notebook_in_the_wrong_kernel_says_what_to_do(tmp_pa
 def test_the_environment_answers_jupyterlabs_news_question(tmp_path):
     import json
 
-    from bigcats.setup_plan import write_lab_settings
+    from bigcats.environment.setup_plan import write_lab_settings
 
     path = tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
     path.parent.mkdir(parents=True)
@@ -210,7 +211,7 @@ def test_torchs_cpu_build_beside_a_working_driver_is_an_error_with_the_right_ind
 def test_a_failed_torch_smoke_test_is_explained():
     probe = {"ok": True, "version": "2.14.1+cu130", "cuda": "13.0", "gpus": [RTX_3060]}
     text = "RuntimeError: CUDA error: no kernel image is available for execution on the device"
-    from bigcats.tf_errors import explain
+    from bigcats.environment.tf_errors import explain
 
     smoke = {"status": "failed", "gpus": [{"device": "cuda:0", "ok": False, "error": text}], "findings": explain(text)}
     errors = [f["message"] for f in diagnose(on_torch(probe, smoke, **WINDOWS_TORCH)) if f["severity"] == "error"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bigcats.explain import grad_cam, last_feature_layer, roc_curve
+from bigcats.lesson.explain import grad_cam, last_feature_layer, roc_curve
 
 
 def test_roc_of_perfect_random_and_inverted_scores():
@@ -36,7 +36,7 @@ def test_grad_cam_points_at_the_evidence():
 def test_grad_cam_on_the_tutorial_cnn_uses_its_last_spatial_map():
     """The last block is not pooled: Grad-CAM must pick its 5x5 map (144-px input), the finest
     view the classifier has, not a pooled 3x3 one."""
-    from bigcats.model import build_cnn
+    from bigcats.lesson.model import build_cnn
 
     model = build_cnn(144)
     assert tuple(model.get_layer(last_feature_layer(model)).output.shape[1:]) == (5, 5, 512)
@@ -49,7 +49,7 @@ def test_image_grids_clip_out_of_range_pixels_instead_of_wrapping_them():
     import matplotlib
 
     matplotlib.use("Agg")
-    from bigcats.plots import show_images
+    from bigcats.lesson.plots import show_images
 
     image = np.full((4, 4, 3), 300.0)  # brighter than white after a colour change
     image[0, 0] = -5.0

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bigcats.fetch import FetchError, fetch
+from bigcats.lesson.fetch import FetchError, fetch
 from conftest import DEV_DATA, jpeg_bytes, random_rgb
 
 LION, TIGER, CHEETAH = (jpeg_bytes(random_rgb(i)) for i in (1, 2, 3))
@@ -166,7 +166,7 @@ def test_pinned_photo_list_is_checked_before_anything_moves_in(server, tmp_path)
 
 
 def test_the_shipped_manifest_pins_the_development_photos():
-    from bigcats.fetch import read_manifest
+    from bigcats.lesson.fetch import read_manifest
 
     manifest = read_manifest()
     assert len(manifest) == 485
@@ -189,7 +189,7 @@ def pinned_for(archive_entries):
 
 
 def test_the_tutorial_fetches_the_pinned_photos_when_the_data_folder_is_empty(server, tmp_path, monkeypatch):
-    from bigcats.fetch import fetch_for_tutorial
+    from bigcats.lesson.fetch import fetch_for_tutorial
 
     server.files["/cats.zip"] = zip_archive({"train/LIONS/001.jpg": LION, "train/TIGER/001.jpg": TIGER})
     monkeypatch.setenv("BIGCATS_PHOTOS_URL", f"{server.url}/cats.zip")  # another copy of the release
@@ -209,7 +209,7 @@ def _nothing_left(data):
 def test_without_a_network_the_tutorial_falls_back_in_seconds(tmp_path):
     import time
 
-    from bigcats.fetch import fetch_for_tutorial
+    from bigcats.lesson.fetch import fetch_for_tutorial
 
     start = time.perf_counter()
     report, line = fetch_for_tutorial(tmp_path / "data" / "raw", url="http://127.0.0.1:9/cats.zip")  # refused
@@ -218,7 +218,7 @@ def test_without_a_network_the_tutorial_falls_back_in_seconds(tmp_path):
 
 
 def test_a_corrupt_download_adds_nothing_and_is_not_kept(server, tmp_path):
-    from bigcats.fetch import fetch_for_tutorial
+    from bigcats.lesson.fetch import fetch_for_tutorial
 
     whole = zip_archive({"train/LIONS/001.jpg": LION * 20, "train/TIGER/001.jpg": TIGER * 20})
     server.files["/cats.zip"] = whole[:100] + bytes(200) + whole[300:]  # bytes damaged in transit
@@ -234,7 +234,7 @@ def test_a_corrupt_download_adds_nothing_and_is_not_kept(server, tmp_path):
 @pytest.mark.skipif(not DEV_DATA.is_dir(), reason="the development photos (../shared/data) are not here")
 def test_the_development_photos_served_as_the_release_pass_the_shipped_manifest(server, tmp_path):
     # the release's layout: <split>/<CLASS>/<name>, which fetch names <split>_<name>
-    from bigcats.fetch import fetch_for_tutorial
+    from bigcats.lesson.fetch import fetch_for_tutorial
 
     entries = {}
     for photo in sorted(DEV_DATA.glob("*/*.jpg")):
@@ -246,13 +246,13 @@ def test_the_development_photos_served_as_the_release_pass_the_shipped_manifest(
 
 
 def test_the_tutorial_command_fetches_first_unless_told_synthetic(server, tmp_path, monkeypatch, capsys):
-    import bigcats.fetch
-    import bigcats.tutorial
+    import bigcats.environment.tutorial
+    import bigcats.lesson.fetch
     from bigcats.__main__ import main
 
     ran = []
-    monkeypatch.setattr(bigcats.tutorial, "run_all", lambda *args, **kwargs: ran.append(args) or [])
-    monkeypatch.setattr(bigcats.fetch, "read_manifest", lambda: pinned_for({"lion": LION, "tiger": TIGER}))
+    monkeypatch.setattr(bigcats.environment.tutorial, "run_all", lambda *args, **kwargs: ran.append(args) or [])
+    monkeypatch.setattr(bigcats.lesson.fetch, "read_manifest", lambda: pinned_for({"lion": LION, "tiger": TIGER}))
     server.files["/cats.zip"] = zip_archive({"train/LIONS/001.jpg": LION, "train/TIGER/001.jpg": TIGER})
     monkeypatch.setenv("BIGCATS_PHOTOS_URL", f"{server.url}/cats.zip")
     monkeypatch.chdir(tmp_path)

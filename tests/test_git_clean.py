@@ -81,7 +81,7 @@ def test_setup_writes_the_save_hook_where_jupyter_server_applies_it(tmp_path):
     jupyter_server_config.d/, which Jupyter Server reads only to enable extensions."""
     import json
 
-    from bigcats.setup_plan import write_lab_settings
+    from bigcats.environment.setup_plan import write_lab_settings
 
     config_dir = tmp_path / "etc" / "jupyter"
     (config_dir / "jupyter_server_config.d").mkdir(parents=True)
@@ -89,6 +89,6 @@ def test_setup_writes_the_save_hook_where_jupyter_server_applies_it(tmp_path):
     (config_dir / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"open_browser": False}}))
     write_lab_settings(tmp_path)
     config = json.loads((config_dir / "jupyter_server_config.json").read_text())
-    assert config["ContentsManager"]["pre_save_hook"] == "bigcats.jupyter_hooks.strip_tutorial_outputs"
+    assert config["ContentsManager"]["pre_save_hook"] == "bigcats.environment.jupyter_hooks.strip_tutorial_outputs"
     assert config["ServerApp"] == {"open_browser": False}
     assert not (config_dir / "jupyter_server_config.d" / "bigcats.json").exists()

@@ -8,13 +8,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from bigcats.devices import choose_precision, xla_reason
-from bigcats.evaluate import metrics
+from bigcats.lesson.devices import choose_precision, xla_reason
+from bigcats.lesson.evaluate import metrics
 from conftest import ROOT
 
 
 def test_model_takes_raw_pixels_and_outputs_probabilities():
-    from bigcats.model import build_cnn
+    from bigcats.lesson.model import build_cnn
 
     model = build_cnn(32, num_classes=2)
     out = model.predict(np.random.uniform(0, 255, (3, 32, 32, 3)).astype("float32"), verbose=0)
@@ -23,7 +23,7 @@ def test_model_takes_raw_pixels_and_outputs_probabilities():
 
 
 def test_squeeze_and_excitation_only_in_the_last_two_blocks_where_maps_are_small():
-    from bigcats.model import build_cnn
+    from bigcats.lesson.model import build_cnn
 
     model = build_cnn(144)
     excited = [tuple(layer.output.shape[1:]) for layer in model.layers if type(layer).__name__ == "Multiply"]
@@ -34,7 +34,7 @@ def test_squeeze_and_excitation_only_in_the_last_two_blocks_where_maps_are_small
 def test_pooling_in_the_blocks_is_anti_aliased_with_a_fixed_blur_that_training_and_saving_keep(tmp_path):
     import keras
 
-    from bigcats.model import build_cnn, compile_model
+    from bigcats.lesson.model import build_cnn, compile_model
 
     model = build_cnn(32)
     blurs = [layer for layer in model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)]
@@ -55,7 +55,7 @@ def test_anti_aliased_pooling_changes_less_than_max_pooling_when_the_picture_mov
     import keras
     from keras import layers
 
-    from bigcats.model import max_blur_pool
+    from bigcats.lesson.model import max_blur_pool
 
     stripes = np.zeros((1, 32, 33, 1), "float32")
     stripes[:, :, ::4] = 1.0  # thin vertical stripes, 4 px apart
@@ -71,7 +71,7 @@ def test_anti_aliased_pooling_changes_less_than_max_pooling_when_the_picture_mov
 def test_output_layer_stays_float32_under_mixed_precision():
     import keras
 
-    from bigcats.model import build_cnn
+    from bigcats.lesson.model import build_cnn
 
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
@@ -124,7 +124,7 @@ def test_what_training_says_of_xla_is_what_keras_decides_on_a_gpu(monkeypatch):
     device list shows the first two here."""
     import tensorflow as tf
 
-    from bigcats.model import build_cnn
+    from bigcats.lesson.model import build_cnn
 
     cpu_only = build_cnn(32)._resolve_auto_jit_compile()
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])  # before the pretend GPU: it lists devices
@@ -145,9 +145,12 @@ def test_training_mirrors_over_two_logical_devices(tiny_data, tmp_path, augment_
     process: devices can only be split before TensorFlow initialises them."""
     script = textwrap.dedent(f"""
         import json
-        from bigcats.devices import split_cpu
-        from bigcats.train import train
-        devices = split_cpu(2)
+        import tensorflow as tf
+        from bigcats.lesson.train import train
+        # two logical CPUs stand in for two GPUs (only before TensorFlow initialises its devices)
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        devices = [device.name for device in tf.config.list_logical_devices("CPU")]
         _, record = train({str(tiny_data)!r}, {str(tmp_path / "m.keras")!r}, epochs=2, image_size=32,
                           batch_size=4, devices=devices, verbose=0, augment_on={augment_on!r})
         print(json.dumps(record["setup"]))
@@ -162,7 +165,7 @@ def test_training_mirrors_over_two_logical_devices(tiny_data, tmp_path, augment_
 
 
 def test_the_augmentation_runs_in_the_step_with_a_gpu_or_few_cores_else_in_the_pipeline():
-    from bigcats.devices import augmentation_place
+    from bigcats.lesson.devices import augmentation_place
 
     assert augmentation_place(True, cores=64)[0] == "step"  # a GPU augments in the step
     assert augmentation_place(False, cores=2)[0] == "step" and augmentation_place(False, cores=16)[0] == "pipeline"
@@ -175,9 +178,9 @@ def test_the_augmentation_runs_in_the_step_with_a_gpu_or_few_cores_else_in_the_p
 def test_augmenting_in_the_training_step_trains_and_saves_the_model_alone(tiny_data, tmp_path):
     import keras
 
-    from bigcats.augment import Augmentation
-    from bigcats.data import make_dataset, split_images
-    from bigcats.train import train
+    from bigcats.lesson.augment import Augmentation
+    from bigcats.lesson.data import make_dataset, split_images
+    from bigcats.lesson.train import train
 
     items = split_images(tiny_data)["train"]
     photos, _ = next(iter(make_dataset(items, 32, 4, training=True, augment_in="step")))
@@ -257,7 +260,7 @@ def test_two_workers_on_localhost_train_in_step(tiny_data, tmp_path):
 def test_recipe_comparison_trains_both_in_interleaved_rounds_and_scores_them_on_the_stress_set(
     tiny_data, tmp_path, capsys
 ):
-    from bigcats.benchmark import compare_recipes
+    from bigcats.benchmark.measure import compare_recipes
 
     result = compare_recipes(
         tiny_data, tmp_path, image_size=32, epochs=1, original_size=48, original_epochs=1, stress_copies=1, rounds=2
@@ -290,7 +293,7 @@ def test_recipe_comparison_trains_both_in_interleaved_rounds_and_scores_them_on_
     ],
 )
 def test_benchmark_says_whether_the_pipeline_or_the_device_sets_the_pace(augmented, training, have_gpu, fit, expected):
-    from bigcats.benchmark import GPU_IMAGES_PER_SECOND, pace_note
+    from bigcats.benchmark.measure import GPU_IMAGES_PER_SECOND, pace_note
 
     note = pace_note(augmented, training, have_gpu, fit)
     assert expected in note and f"{augmented} augmented photos/s" in note
@@ -302,8 +305,8 @@ def test_training_steps_are_timed_on_any_keras_backend_without_tensorflow_calls(
     # the same helper times the model on a lent GPU under JAX (README, "What a GPU buys")
     import inspect
 
-    from bigcats.benchmark import random_batch, time_training_steps
-    from bigcats.model import build_cnn, compile_model
+    from bigcats.benchmark.measure import random_batch, time_training_steps
+    from bigcats.lesson.model import build_cnn, compile_model
 
     assert "tf." not in inspect.getsource(time_training_steps)
     x, y = random_batch(4, 32)
@@ -314,7 +317,7 @@ def test_training_steps_are_timed_on_any_keras_backend_without_tensorflow_calls(
 
 @pytest.mark.parametrize("every_s, saves", [(0, 3), (3600, 0)])
 def test_training_keeps_its_state_to_resume_from_now_and_then(tmp_path, every_s, saves):
-    from bigcats.train import backup_now_and_then
+    from bigcats.lesson.train import backup_now_and_then
 
     backup = backup_now_and_then(tmp_path / "m.keras", every_seconds=every_s)
     written = []
@@ -325,7 +328,7 @@ def test_training_keeps_its_state_to_resume_from_now_and_then(tmp_path, every_s,
 
 
 def test_recipe_training_reports_progress_on_stderr_so_json_output_stays_clean(tiny_data, tmp_path, capsys):
-    from bigcats.benchmark import train_record
+    from bigcats.benchmark.measure import train_record
 
     record = train_record(tiny_data, tmp_path / "m.keras", epochs=1, image_size=32, batch_size=8, verbose=2)
     out, err = capsys.readouterr()

@@ -1,7 +1,7 @@
 """The Keras code the notebooks teach is the code the command line runs: the model that notebook
-04 writes out layer by layer is `bigcats.model.build_cnn`, its input pipeline gives the batches of
-`bigcats.data.make_dataset`, and notebook 07's head is
-`bigcats.transfer.add_head`, so the lesson and the package cannot drift apart."""
+04 writes out layer by layer is `bigcats.lesson.model.build_cnn`, its input pipeline gives the batches of
+`bigcats.lesson.data.make_dataset`, and notebook 07's head is
+`bigcats.lesson.transfer.add_head`, so the lesson and the package cannot drift apart."""
 
 import ast
 import importlib
@@ -56,7 +56,7 @@ def assert_same_network(ours, theirs):
 
 @pytest.mark.parametrize("image_size, num_classes", [(144, 2), (32, 3)])
 def test_notebook_04_builds_the_package_cnn(image_size, num_classes):
-    from bigcats.model import build_cnn
+    from bigcats.lesson.model import build_cnn
 
     notebook = taught("04_train_cnn.ipynb")
     keras.utils.set_random_seed(1)
@@ -71,7 +71,7 @@ def test_notebook_04_builds_the_package_cnn(image_size, num_classes):
 
 def test_a_changed_notebook_model_is_caught():
     """The comparison can fail: one filter count changed is a different network."""
-    from bigcats.model import build_cnn
+    from bigcats.lesson.model import build_cnn
 
     ours = taught("04_train_cnn.ipynb")["build_model"](32, 2, filters=(32, 64, 128, 256, 256))
     with pytest.raises(AssertionError):
@@ -79,7 +79,7 @@ def test_a_changed_notebook_model_is_caught():
 
 
 def test_notebook_07_adds_the_package_head():
-    from bigcats.transfer import add_head
+    from bigcats.lesson.transfer import add_head
 
     base = keras.applications.MobileNetV2(input_shape=(64, 64, 3), include_top=False, weights=None)
     base.trainable = False
@@ -136,7 +136,7 @@ def test_notebook_04_pipeline_is_the_package_pipeline(tiny_data):
     """The tf.data pipeline notebook 04 writes in its cells gives the batches the command line trains on."""
     import tensorflow as tf
 
-    from bigcats import data
+    from bigcats.lesson import data
 
     namespace = taught("04_train_cnn.ipynb", "pipeline", tf=tf, data=data)
     make_pipeline = namespace["make_pipeline"]
@@ -174,7 +174,7 @@ def test_a_changed_notebook_pipeline_is_caught(tiny_data):
     """The comparison can fail: photos read at another size are other batches."""
     import tensorflow as tf
 
-    from bigcats import data
+    from bigcats.lesson import data
 
     make_pipeline = taught("04_train_cnn.ipynb", "pipeline", tf=tf, data=data)["make_pipeline"]
     items = data.split_images(tiny_data)["val"]

@@ -7,7 +7,7 @@ import subprocess
 import nbformat
 import pytest
 
-from bigcats.tutorial import notebook_paths, run_notebook
+from bigcats.environment.tutorial import notebook_paths, run_notebook
 from conftest import ROOT, jpeg_bytes, random_rgb, require_backend
 
 NOTEBOOKS = notebook_paths(ROOT / "notebooks")
@@ -189,7 +189,7 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
             assert not untagged, f"{name}: figures without the synthetic tag: {untagged}"
 
     # No wall of red: TensorFlow's harmless start-up lines are hidden (where there is no GPU, they all are).
-    from bigcats.startup_log import has_nvidia_device
+    from bigcats.environment.machine import has_nvidia_device
 
     if not has_nvidia_device():
         for name, notebook in executed.items():
@@ -234,7 +234,7 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     # 04 trained with the command line's settings (the network itself: test_notebook_code.py)
     import keras
 
-    from bigcats import config
+    from bigcats.lesson import config
 
     saved = keras.models.load_model(model, safe_mode=True)
     assert saved.name == "bigcats_cnn" and saved.input_shape == (None, 32, 32, 3)

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bigcats.evaluate import ModelLoadError, classify, load_trained_model, predict_files, predict_probabilities
+from bigcats.lesson.evaluate import ModelLoadError, classify, load_trained_model, predict_files, predict_probabilities
 from conftest import jpeg_bytes, png_bytes, random_rgb
 
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    from bigcats.model import build_cnn
+    from bigcats.lesson.model import build_cnn
 
     path = tmp_path_factory.mktemp("m") / "tiny.keras"
     build_cnn(32).save(path)
@@ -136,7 +136,7 @@ def test_a_folder_from_anywhere_gets_answers_errors_and_notes(model_file, tmp_pa
 def test_evaluate_refuses_folders_whose_labels_would_mean_other_classes(model_file, tmp_path):
     import shutil
 
-    from bigcats.evaluate import evaluate_model
+    from bigcats.lesson.evaluate import evaluate_model
 
     model, record = load_trained_model(model_file)
     (tmp_path / "photo.jpg").write_bytes(jpeg_bytes(random_rgb(1)))

@@ -3,8 +3,8 @@
 import numpy as np
 from PIL import Image
 
-from bigcats.clean import check_file
-from bigcats.robustness import _farther_away, _tilt, make_stress_set
+from bigcats.lesson.clean import check_file
+from bigcats.lesson.robustness import _farther_away, _tilt, make_stress_set
 from conftest import jpeg_bytes, random_rgb
 
 

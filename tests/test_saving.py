@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bigcats.saving import backup_dir, ctrl_c_waits, history_path, read_labels, save_whole
+from bigcats.lesson.saving import backup_dir, ctrl_c_waits, history_path, read_labels, save_whole
 from conftest import ROOT, like_a_terminal
 
 
@@ -39,7 +39,7 @@ def renamed_classes(source, target, names):
 @pytest.fixture(scope="module")
 def cats(tmp_path_factory):
     """A model trained on cheetah/leopard photos, and lion/tiger photos to retrain it on."""
-    from bigcats.synthetic import make_synthetic_dataset
+    from bigcats.lesson.synthetic import make_synthetic_dataset
 
     tmp = tmp_path_factory.mktemp("saving")
     lions_tigers = make_synthetic_dataset(tmp / "lions_tigers", per_class=16)
@@ -119,9 +119,9 @@ def test_a_model_copied_or_linked_alone_still_knows_its_classes(cats, tmp_path):
 
 @pytest.mark.slow
 def test_a_record_of_another_model_is_refused(cats, tmp_path):
-    from bigcats.evaluate import ModelLoadError, load_trained_model
-    from bigcats.model import build_cnn
-    from bigcats.saving import add_labels
+    from bigcats.lesson.evaluate import ModelLoadError, load_trained_model
+    from bigcats.lesson.model import build_cnn
+    from bigcats.lesson.saving import add_labels
 
     _, _, model = cats
     other = tmp_path / "cats.keras"
@@ -208,7 +208,7 @@ def test_an_interrupted_training_resumes_where_it_stopped_and_ends_with_every_ep
 
 @pytest.mark.slow
 def test_restart_starts_afresh_and_other_settings_are_not_resumed(cats, tmp_path):
-    from bigcats.train import resume_point
+    from bigcats.lesson.train import resume_point
 
     model = tmp_path / "m.keras"
     assert resume_point(model, {"epochs": 6}) == 0  # a new run records its settings
@@ -222,7 +222,7 @@ def test_restart_starts_afresh_and_other_settings_are_not_resumed(cats, tmp_path
 @pytest.mark.slow
 def test_ctrl_c_after_training_before_the_model_is_saved_loses_nothing(cats, tmp_path, monkeypatch, capsys):
     """The window between the end of fit and the saved model: the finished state stays to resume from."""
-    from bigcats import train as training
+    from bigcats.lesson import train as training
 
     _, lions_tigers, _ = cats
     model = tmp_path / "late.keras"

@@ -1,6 +1,6 @@
 """What setup_env installs and says, on machines we do not have (simulated)."""
 
-from bigcats.setup_plan import Machine, plan, tensorflow_pin
+from bigcats.environment.setup_plan import Machine, plan, tensorflow_pin
 from conftest import ROOT
 
 
@@ -60,13 +60,13 @@ def test_macos():
 
 
 def test_both_setup_scripts_use_the_plan():
-    assert "-m bigcats.setup_plan" in (ROOT / "setup_env.sh").read_text()
+    assert "-m bigcats.environment.setup_plan" in (ROOT / "setup_env.sh").read_text()
     bat = (ROOT / "setup_env.bat").read_bytes()
-    assert b"-m bigcats.setup_plan" in bat and b"\r\n" in bat and b"tensorflow-gpu" not in bat
+    assert b"-m bigcats.environment.setup_plan" in bat and b"\r\n" in bat and b"tensorflow-gpu" not in bat
 
 
 def test_command_prints_packages_on_stdout_and_refuses_an_intel_mac(monkeypatch, capsys):
-    from bigcats import setup_plan
+    from bigcats.environment import setup_plan
 
     monkeypatch.setattr(setup_plan, "this_machine", lambda: Machine("Linux", nvidia_smi_ok=True))
     assert setup_plan.main([]) == 0
@@ -79,7 +79,7 @@ def test_command_prints_packages_on_stdout_and_refuses_an_intel_mac(monkeypatch,
 
 # --- issue: setup that works on the machines learners actually have ----------------------------
 
-from bigcats.setup_plan import Interpreter, preflight, python_problems  # noqa: E402
+from bigcats.environment.setup_plan import Interpreter, preflight, python_problems  # noqa: E402
 
 
 def severities(found):
@@ -129,7 +129,7 @@ def test_windows_visual_cpp_runtime_avx_unc_and_non_ascii_paths():
 
 
 def test_wsl_status_is_not_proof_of_a_distribution(monkeypatch):
-    from bigcats import setup_plan
+    from bigcats.environment import setup_plan
 
     class Done:
         def __init__(self, stdout):
@@ -150,7 +150,7 @@ def test_the_scripts_check_before_the_install_and_the_batch_file_avoids_cmd_pitf
     commands = "\n".join(line for line in bat.splitlines() if not line.lower().startswith("rem"))
     assert "EnableDelayedExpansion" not in commands and "&&" not in commands and "||" not in commands
     assert bat.index("--preflight") < bat.index("-r requirements.txt")
-    assert bat.index("-m bigcats.setup_plan %PLAN_FLAGS% >") < bat.index(
+    assert bat.index("-m bigcats.environment.setup_plan %PLAN_FLAGS% >") < bat.index(
         "-r requirements.txt"
     )  # the plan before the download
     assert "pause" in bat and "cmdcmdline" in bat and "import tensorflow" in bat and "ensurepip" in bat
@@ -179,7 +179,8 @@ def test_setup_env_bat_under_wine_reaches_no_python_and_builds_nothing(tmp_path)
 def test_the_readme_and_notebook_01_state_the_facts_setup_acts_on():
     from pathlib import Path
 
-    from bigcats.setup_plan import TENSORFLOW_CUDA_WHEELS, TENSORFLOW_DRIVER_MIN, TORCH_DRIVER_MIN, platform_table
+    from bigcats.environment.machine import TENSORFLOW_CUDA_WHEELS, TENSORFLOW_DRIVER_MIN, TORCH_DRIVER_MIN
+    from bigcats.environment.setup_plan import platform_table
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     cuda = f"CUDA {TENSORFLOW_CUDA_WHEELS['cuda']} / cuDNN {TENSORFLOW_CUDA_WHEELS['cudnn']}"

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from bigcats.startup_log import why_harmless
+from bigcats.environment.startup_log import why_harmless
 
 # Recorded from `import tensorflow` (TF 2.21.0, CPU, no GPU) on this project's machine.
 TF_221_STARTUP = """\
@@ -42,7 +42,7 @@ def test_the_cuda_lines_matter_where_there_is_a_gpu():
 
 
 def test_a_line_printed_twice_at_two_times_is_listed_once(monkeypatch):
-    from bigcats import startup_log
+    from bigcats.environment import startup_log
 
     twice = TF_221_STARTUP + TF_221_STARTUP.replace("1796120351", "1796120399")
     monkeypatch.setattr(startup_log.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "", twice))
@@ -60,7 +60,7 @@ def test_the_filter_drops_only_harmless_lines_at_the_file_descriptor(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(
         "import os, time\n"
-        "from bigcats.startup_log import hide_harmless_lines\n"
+        "from bigcats.environment.startup_log import hide_harmless_lines\n"
         "assert hide_harmless_lines() and not hide_harmless_lines()\n"
         f"os.write(2, {TF_221_STARTUP.encode()!r})\n"
         "os.write(2, b'a real problem\\n')\n"
@@ -72,7 +72,7 @@ def test_the_filter_drops_only_harmless_lines_at_the_file_descriptor(tmp_path):
     run = subprocess.run([sys.executable, str(script)], capture_output=True, env=env, check=False)
     run.stderr = run.stderr.decode()  # as bytes: text mode would turn each carriage return into a newline
     assert run.returncode == 0, run.stderr
-    from bigcats.startup_log import has_nvidia_device
+    from bigcats.environment.machine import has_nvidia_device
 
     if not has_nvidia_device():
         assert run.stderr == "a real problem\nprogress 1/2\rprogress 2/2\rthe last words, at exit"
@@ -85,7 +85,7 @@ def test_a_progress_bar_passes_the_filter_as_it_is_drawn(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(
         "import os, sys, time\n"
-        "from bigcats.startup_log import hide_harmless_lines\n"
+        "from bigcats.environment.startup_log import hide_harmless_lines\n"
         "hide_harmless_lines()\n"
         "os.write(2, b'step 1 of 2\\r')\n"
         "time.sleep(30)\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bigcats.setup_plan import SUPPORTED_PYTHON
+from bigcats.environment.machine import SUPPORTED_PYTHON
 from conftest import ROOT
 
 PLATFORMS = ["x86_64-unknown-linux-gnu", "x86_64-pc-windows-msvc", "aarch64-apple-darwin"]

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from bigcats.synthetic import make_synthetic_dataset
+from bigcats.lesson.synthetic import make_synthetic_dataset
 
 
 def _orange(path):

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from bigcats import doctor
-from bigcats.tf_errors import explain
+from bigcats.environment import doctor, machine
+from bigcats.environment.tf_errors import explain
 from conftest import ROOT
 
 CASES = [
@@ -146,8 +146,8 @@ def fact_sheet():
      ((12, 0), False), ((5, 2), False)],
 )  # fmt: skip
 def test_compute_capability_against_the_builds_list(capability, supported):
-    assert doctor.gpu_supported(capability, fact_sheet()["build"]) is supported
-    assert doctor.gpu_supported(capability, {"is_cuda_build": False}) is True  # no list: nothing to say
+    assert machine.gpu_supported(capability, fact_sheet()["build"]) is supported
+    assert machine.gpu_supported(capability, {"is_cuda_build": False}) is True  # no list: nothing to say
 
 
 def test_cuda_library_facts_become_findings():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bigcats import transfer
+from bigcats.lesson import transfer
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import os
 import nbformat
 import pytest
 
-from bigcats.jupyter_hooks import KERNEL_TRANSPORT
-from bigcats.tutorial import run_notebook
+from bigcats.environment.machine import KERNEL_TRANSPORT
+from bigcats.environment.tutorial import run_notebook
 
 
 def test_a_notebook_runs_in_its_folder_over_local_sockets_without_warnings(tmp_path, capfd, monkeypatch):
@@ -26,6 +26,6 @@ def test_a_notebook_runs_in_its_folder_over_local_sockets_without_warnings(tmp_p
 
 @pytest.mark.skipif(os.name == "nt", reason="Windows has no local sockets for Jupyter: TCP there")
 def test_jupyter_and_the_runner_use_local_sockets():
-    from bigcats.setup_plan import SERVER_SETTINGS
+    from bigcats.environment.setup_plan import SERVER_SETTINGS
 
     assert KERNEL_TRANSPORT == "ipc" and SERVER_SETTINGS["KernelManager"] == {"transport": "ipc"}

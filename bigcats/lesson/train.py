@@ -1,4 +1,4 @@
-"""Training: checked data in, a saved `.keras` model and its history (JSON) out."""
+"""Lesson: training, checked data in, a saved `.keras` model and its record (JSON) out."""
 
 import json
 import math
@@ -7,19 +7,16 @@ import shutil
 import time
 from pathlib import Path
 
-from bigcats import config
-from bigcats.clean import find_unusable
-from bigcats.data import class_names, count_per_class, is_synthetic, make_dataset, split_images
-from bigcats.saving import backup_dir, ctrl_c_waits, save_whole
+from bigcats.lesson import config
+from bigcats.lesson.clean import BadImagesError, bad_images_message, find_unusable
+from bigcats.lesson.data import class_names, count_per_class, make_dataset, split_images
+from bigcats.lesson.saving import backup_dir, ctrl_c_waits, save_whole
+from bigcats.lesson.synthetic import is_synthetic
 
 # Training settings outside these ranges are mistakes, refused before any work.
 IMAGE_SIZE_RANGE = (32, 1024)  # below 32 px the stem and four poolings leave nothing to look at
 BATCH_SIZE_RANGE = (1, 4096)
 MODEL_SPACE_NEEDED = 50_000_000  # bytes free beside the model: this CNN's file is a few MB, with room to spare
-
-
-class BadImagesError(ValueError):
-    """Files that would crash training, named, with the command that moves them aside."""
 
 
 def check_model_path(model_path, overwrite=True):
@@ -77,16 +74,6 @@ def check_settings(epochs, image_size, batch_size, learning_rate):
         raise ValueError(f"learning rate {learning_rate}: give a positive number such as {config.LEARNING_RATE}")
 
 
-def bad_images_message(bad, data_dir):
-    listing = "\n".join(f"  {path}: {reason}" for path, reason in bad[:20])
-    more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-    return (
-        f"{len(bad)} file(s) in {data_dir} cannot be read by TensorFlow (training would crash on them):\n"
-        f"{listing}{more}\n"
-        f"Move them aside (nothing is deleted) with:  python -m bigcats clean {data_dir}"
-    )
-
-
 def even_for_replicas(items, replicas):
     """Drop the last (at most replicas-1) images so that every batch splits evenly.
     Keras 3 under MirroredStrategy fails on a first batch that cannot ("AddN must have the same
@@ -121,7 +108,7 @@ def build_record(data_dir, names, splits, history, seconds, setup, **settings):
     import keras
     import tensorflow as tf
 
-    from bigcats.backends import describe
+    from bigcats.environment.gpus import describe
 
     return {
         "class_names": names,
@@ -221,26 +208,84 @@ def training_record(model, data_dir, names, splits, history, seconds, setup, **s
     return build_record(data_dir, names, splits, values, seconds, setup_info, **settings)
 
 
-def train(
-    data_dir,
-    model_path,
-    epochs=config.EPOCHS,
-    image_size=config.IMAGE_SIZE,
-    batch_size=config.BATCH_SIZE,
-    learning_rate=config.LEARNING_RATE,
-    seed=config.SEED,
-    schedule="cosine",
-    patience=None,
-    devices=None,
-    verbose="auto",
-    check_images=True,
-    build=None,
-    cache=True,
-    augmenting=True,
-    overwrite=False,
-    restart=False,
-    augment_on="auto",
-):
+def training_settings(epochs, image_size, batch_size, learning_rate, seed, schedule="cosine", patience=None,
+                      augment_on="auto"):  # fmt: skip
+    """The knobs of one training run, checked, in one dict: a resumed run must match them, and
+    the record keeps them."""
+    check_settings(epochs, image_size, batch_size, learning_rate)
+    return dict(epochs_requested=epochs, image_size=image_size, batch_size=batch_size, learning_rate=learning_rate,
+                seed=seed, schedule=schedule, patience=patience, augment_on=augment_on)  # fmt: skip
+
+
+def training_data(splits, settings, setup, cache=True, augmenting=True):
+    """(training pipeline, validation pipeline or None, steps per epoch) for `splits`, in global
+    batches (every replica still gets `batch_size` photos), augmented where `setup` says."""
+    global_batch = settings["batch_size"] * setup.replicas
+    train_items, val_items = (even_for_replicas(splits[name], setup.replicas) for name in ("train", "val"))
+    train_ds = make_dataset(train_items, settings["image_size"], global_batch, training=True, seed=settings["seed"],
+                            cache=cache, augmenting=augmenting, augment_in=setup.augment_on)  # fmt: skip
+    val_ds = make_dataset(val_items, settings["image_size"], global_batch, cache=cache) if val_items else None
+    return train_ds, val_ds, math.ceil(len(train_items) / global_batch)
+
+
+def compiled_for_training(build, num_classes, settings, setup, steps_per_epoch, augmenting=True):
+    """(model, what fit trains): the model built and compiled in the strategy's scope, with the
+    augmentation layer in front where the training step augments; the model alone is saved."""
+    from bigcats.lesson.augment import with_augmentation
+    from bigcats.lesson.model import compile_model
+
+    image_size, seed = settings["image_size"], settings["seed"]
+    decay_steps = steps_per_epoch * settings["epochs_requested"] if settings["schedule"] == "cosine" else None
+    with setup.strategy.scope():
+        model = build(image_size, num_classes=num_classes, seed=seed)
+        in_step = augmenting and setup.augment_on == "step"
+        trainer = with_augmentation(model, image_size, seed) if in_step else model
+        return model, compile_model(trainer, settings["learning_rate"], decay_steps)
+
+
+def fit_with_backup(trainer, train_ds, val_ds, steps_per_epoch, settings, model_path, data_dir, verbose="auto"):
+    """Fit with the backup that lets an interrupted run resume (`backup_now_and_then`), and early
+    stopping where `patience` asks for it. Returns the backup, whose `.curves` hold every epoch.
+    Ctrl-C and an unreadable photo end with what to do next."""
+    import keras
+    import tensorflow as tf
+
+    backup = backup_now_and_then(model_path, config.env_param("BIGCATS_CHECKPOINT_SECONDS", config.CHECKPOINT_SECONDS))
+    callbacks = [backup]
+    if settings["patience"]:
+        monitor = "val_loss" if val_ds is not None else "loss"
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=monitor, patience=settings["patience"], restore_best_weights=True)
+        )
+    try:
+        # one pass after another through one iterator: a new one every epoch started the pipeline's
+        # compiled augmentation afresh (docs/benchmarks.md#input-that-never-sets-the-pace); shuffle=False:
+        # the pipeline reshuffles every epoch
+        trainer.fit(train_ds.repeat(), steps_per_epoch=steps_per_epoch, validation_data=val_ds,
+                    epochs=settings["epochs_requested"], shuffle=False, callbacks=callbacks, verbose=verbose)  # fmt: skip
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"training stopped: {model_path} is as it was{_what_resumes(model_path)}") from None
+    except tf.errors.InvalidArgumentError as error:
+        if not any(word in error.message for word in ("image", "JPEG", "PNG", "decode", "Decode")):
+            raise
+        raise BadImagesError(
+            f"TensorFlow could not read an image during training ({error.message.splitlines()[0]}).\n"
+            f"Find and move the bad file aside with:  python -m bigcats clean {data_dir}"
+        ) from None
+    return backup
+
+
+def _what_resumes(model_path):
+    saved = backup_dir(model_path) / "training_metadata.json"
+    if saved.exists():
+        return f"; the same command again resumes after epoch {json.loads(saved.read_text())['epoch']}"
+    return ", and nothing was saved to resume from yet"
+
+
+def train(data_dir, model_path, epochs=config.EPOCHS, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE,
+          learning_rate=config.LEARNING_RATE, seed=config.SEED, schedule="cosine", patience=None, devices=None,
+          verbose="auto", check_images=True, build=None, cache=True, augmenting=True, overwrite=False, restart=False,
+          augment_on="auto"):  # fmt: skip
     """Train the CNN (or the model `build(image_size, num_classes=, seed=)` returns) on
     data_dir/<class>/ and save it. Returns (model, record).
 
@@ -254,76 +299,25 @@ def train(
     Ctrl-C stops training and leaves any model already at model_path as it was; the same call
     again resumes from the last saved epoch (restart=True starts afresh)."""
     import keras
-    import tensorflow as tf
 
-    from bigcats.augment import with_augmentation
-    from bigcats.devices import training_setup
-    from bigcats.model import build_cnn, compile_model
+    from bigcats.lesson.devices import training_setup
+    from bigcats.lesson.model import build_cnn
 
-    check_settings(epochs, image_size, batch_size, learning_rate)
+    settings = training_settings(epochs, image_size, batch_size, learning_rate, seed, schedule, patience, augment_on)
     model_path = check_model_path(model_path, overwrite)
     names, splits = checked_splits(data_dir, check_images)
-    same_run = dict(data_dir=str(Path(data_dir).resolve()), epochs=epochs, image_size=image_size,
-                    batch_size=batch_size, learning_rate=learning_rate, seed=seed, schedule=schedule, patience=patience,
-                    augment_on=augment_on)  # fmt: skip
-    resumed_at = resume_point(model_path, same_run, restart)
+    resumed_at = resume_point(model_path, {**settings, "data_dir": str(Path(data_dir).resolve())}, restart)
     if resumed_at:
         print(f"Resuming the interrupted training of {model_path} after epoch {resumed_at} of {epochs} "
               f"(add --restart to start afresh)", flush=True)  # fmt: skip
     keras.utils.set_random_seed(seed)
     setup = training_setup(devices, augment_on=augment_on)
-    global_batch = batch_size * setup.replicas  # each replica still sees `batch_size` images
-    train_items, val_items = (even_for_replicas(splits[s], setup.replicas) for s in ("train", "val"))
-    in_step = augmenting and setup.augment_on == "step"
     start = time.perf_counter()  # decoding the photos counts: the 2022 recipe decodes them during fit
-    train_ds = make_dataset(train_items, image_size, global_batch, training=True, seed=seed, cache=cache,
-                            augmenting=augmenting, augment_in=setup.augment_on)  # fmt: skip
-    val_ds = make_dataset(val_items, image_size, global_batch, cache=cache) if val_items else None
-    monitor = "val_loss" if val_ds is not None else "loss"
-    steps = -(-len(train_items) // global_batch) * epochs
-    decay_steps = steps if schedule == "cosine" else None
-    with setup.strategy.scope():
-        model = (build or build_cnn)(image_size, num_classes=len(names), seed=seed)
-        # what fit trains: the model, or the augmentation and the model in one step; the model alone is saved
-        trainer = compile_model(with_augmentation(model, image_size, seed) if in_step else model, learning_rate,
-                                decay_steps)  # fmt: skip
-
-    backup = backup_now_and_then(model_path, config.env_param("BIGCATS_CHECKPOINT_SECONDS", config.CHECKPOINT_SECONDS))
-    callbacks = [backup]
-    if patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
+    train_ds, val_ds, steps_per_epoch = training_data(splits, settings, setup, cache, augmenting)
+    model, trainer = compiled_for_training(build or build_cnn, len(names), settings, setup, steps_per_epoch, augmenting)
     model_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # shuffle=False: the tf.data pipeline already reshuffles every epoch (Keras would only
-        # warn that it ignores its own shuffle for a dataset).
-        # one pass after another through one iterator: a new one every epoch started the pipeline's
-        # compiled augmentation afresh (docs/benchmarks.md#input-that-never-sets-the-pace)
-        trainer.fit(
-            train_ds.repeat(),
-            steps_per_epoch=-(-len(train_items) // global_batch),
-            validation_data=val_ds,
-            epochs=epochs,
-            shuffle=False,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
-    except KeyboardInterrupt:
-        saved = backup_dir(model_path) / "training_metadata.json"
-        left = ", and nothing was saved to resume from yet"
-        if saved.exists():
-            left = f"; the same command again resumes after epoch {json.loads(saved.read_text())['epoch']}"
-        raise KeyboardInterrupt(f"training stopped: {model_path} is as it was{left}") from None
-    except tf.errors.InvalidArgumentError as error:
-        if not any(word in error.message for word in ("image", "JPEG", "PNG", "decode", "Decode")):
-            raise
-        raise BadImagesError(
-            f"TensorFlow could not read an image during training ({error.message.splitlines()[0]}).\n"
-            f"Find and move the bad file aside with:  python -m bigcats clean {data_dir}"
-        ) from None
+    backup = fit_with_backup(trainer, train_ds, val_ds, steps_per_epoch, settings, model_path, data_dir, verbose)
     seconds = time.perf_counter() - start
-    settings = dict(image_size=image_size, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
-    settings.update(epochs_requested=epochs, schedule=schedule, architecture=model.name)
-    record = save_whole(
-        model, model_path, training_record(trainer, data_dir, names, splits, backup.curves, seconds, setup, **settings)
-    )
-    return model, record
+    record = training_record(trainer, data_dir, names, splits, backup.curves, seconds, setup, **settings,
+                             architecture=model.name)  # fmt: skip
+    return model, save_whole(model, model_path, record)

@@ -1,4 +1,4 @@
-"""Training across several machines: MultiWorkerMirroredStrategy, configured by TF_CONFIG.
+"""Lesson: training across several machines, MultiWorkerMirroredStrategy, configured by TF_CONFIG.
 
 Every machine runs the same command with its own TF_CONFIG (the cluster's addresses and this
 machine's index); worker 0 is the chief and writes the model. Keras 3's `model.fit` does not
@@ -14,10 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bigcats import config
-from bigcats.data import make_dataset
-from bigcats.saving import history_path, label_and_record
-from bigcats.train import build_record, check_model_path, checked_splits
+from bigcats.lesson import config
+from bigcats.lesson.data import make_dataset
+from bigcats.lesson.evaluate import evaluate
+from bigcats.lesson.model import build_cnn, optimizer
+from bigcats.lesson.saving import history_path, label_and_record
+from bigcats.lesson.train import build_record, check_model_path, checked_splits, training_settings
 
 
 def cluster_info():
@@ -60,6 +62,44 @@ def _distributed_step(strategy, model, optimizer, global_batch):
     return step
 
 
+def _distributed_batches(strategy, items, image_size, global_batch, seed):
+    """An endless iterator of the training batches, each split over the workers' replicas.
+    Every worker must take the same number of steps, or the last all-reduce waits for ever: the
+    data repeats and each epoch runs a fixed number of steps."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_ds = make_dataset(items, image_size, global_batch, training=True, seed=seed).repeat()
+    return iter(strategy.experimental_distribute_dataset(train_ds.with_options(options)))
+
+
+def _run_epochs(step, batches, steps, epochs, global_batch, say):
+    """Run `epochs` of `steps` distributed steps; the loss and accuracy of each epoch."""
+    history = {"loss": [], "accuracy": []}
+    for epoch in range(epochs):
+        loss = hits = 0.0
+        for _ in range(steps):
+            step_loss, step_hits = step(next(batches))
+            loss, hits = loss + float(step_loss), hits + float(step_hits)
+        history["loss"].append(loss / steps)
+        history["accuracy"].append(hits / (steps * global_batch))
+        say(f"epoch {epoch + 1}/{epochs} loss {history['loss'][-1]:.4f} accuracy {history['accuracy'][-1]:.4f}")
+    return history
+
+
+def _saved_by_the_chief(model, model_path, index):
+    """Every worker saves (reading synchronised variables can need all of them); only the chief's
+    (index 0) copy is kept. True on the chief."""
+    if index == 0:
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(model_path)
+        return True
+    with tempfile.TemporaryDirectory() as folder:
+        model.save(Path(folder) / "worker.keras")
+    return False
+
+
 def train_multiworker(
     data_dir,
     model_path,
@@ -72,13 +112,11 @@ def train_multiworker(
     overwrite=False,
     restart=False,  # accepted for the command line's sake: multi-worker training does not resume
 ):
-    """Train with every worker in TF_CONFIG; the chief (index 0) saves the model and history."""
+    """Train with every worker in TF_CONFIG; the chief (index 0) saves the model and its record."""
     import keras
     import tensorflow as tf
 
-    from bigcats.evaluate import evaluate
-    from bigcats.model import build_cnn, optimizer
-
+    settings = training_settings(epochs, image_size, batch_size, learning_rate, seed)
     model_path = check_model_path(model_path, overwrite)
     index, workers = cluster_info()
     # The strategy must exist before any other TensorFlow work ("Collective ops must be
@@ -88,41 +126,18 @@ def train_multiworker(
     names, splits = checked_splits(data_dir)
     keras.utils.set_random_seed(seed)  # same seed everywhere: same initial weights, same shuffle order
     global_batch = batch_size * strategy.num_replicas_in_sync
-    # Every worker must take the same number of steps, or the last all-reduce waits forever:
-    # repeat the data and run a fixed number of steps per epoch.
     steps = max(1, len(splits["train"]) // global_batch)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    train_ds = make_dataset(splits["train"], image_size, global_batch, training=True, seed=seed).repeat()
-    batches = iter(strategy.experimental_distribute_dataset(train_ds.with_options(options)))
+    batches = _distributed_batches(strategy, splits["train"], image_size, global_batch, seed)
     with strategy.scope():  # the same model and cosine schedule as single-machine training
         model = build_cnn(image_size, num_classes=len(names), seed=seed)
         adam = optimizer(learning_rate, decay_steps=steps * epochs)
     step = _distributed_step(strategy, model, adam, global_batch)
-
-    history = {"loss": [], "accuracy": []}
     start = time.perf_counter()
-    for epoch in range(epochs):
-        loss = hits = 0.0
-        for _ in range(steps):
-            step_loss, step_hits = step(next(batches))
-            loss, hits = loss + float(step_loss), hits + float(step_hits)
-        history["loss"].append(loss / steps)
-        history["accuracy"].append(hits / (steps * global_batch))
-        log(
-            f"worker {index}/{workers}: epoch {epoch + 1}/{epochs} loss {history['loss'][-1]:.4f} "
-            f"accuracy {history['accuracy'][-1]:.4f}"
-        )
+    history = _run_epochs(
+        step, batches, steps, epochs, global_batch, lambda line: log(f"worker {index}/{workers}: {line}")
+    )
     seconds = time.perf_counter() - start
-
-    # Every worker saves (reading synchronised variables can need all of them); only the
-    # chief's copy is kept.
-    if index == 0:
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        model.save(model_path)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            model.save(Path(tmp) / "worker.keras")
+    if not _saved_by_the_chief(model, model_path, index):
         return model, None
     setup = {
         "device": f"{workers} workers",
@@ -132,23 +147,9 @@ def train_multiworker(
             "MultiWorkerMirroredStrategy from TF_CONFIG, custom training step (Keras 3 fit does not support it)"
         ],
     }
-    record = build_record(
-        data_dir,
-        names,
-        splits,
-        history,
-        seconds,
-        setup,
-        image_size=image_size,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-        epochs_requested=epochs,
-        schedule="cosine",
-        architecture=model.name,
-    )
+    record = build_record(data_dir, names, splits, history, seconds, setup, **settings, architecture=model.name)
     record = label_and_record(model_path, record)
     if splits["val"]:  # evaluate reads class names from the model just labelled
-        record["val_accuracy"] = evaluate(model_path, data_dir, split="val")[0]["accuracy"]
+        record["val_accuracy"] = evaluate(model_path, data_dir, split="val", splits=splits)[0]["accuracy"]
         history_path(model_path).write_text(json.dumps(record, indent=2))
     return model, record

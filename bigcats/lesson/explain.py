@@ -1,4 +1,4 @@
-"""Looking inside the classifier: ROC curves and Grad-CAM heat maps."""
+"""Lesson: looking inside the classifier, ROC curves and Grad-CAM heat maps."""
 
 import numpy as np
 

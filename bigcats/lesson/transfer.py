@@ -1,4 +1,4 @@
-"""Transfer learning: an ImageNet-trained MobileNetV2 with a new lion/tiger head.
+"""Lesson: transfer learning, an ImageNet-trained MobileNetV2 with a new lion/tiger head.
 
 The backbone already knows fur, eyes and stripes from 1.3 million photos, so a few hundred
 photos are enough to train the small head on top. Its weights come from Keras' download (online,

@@ -1,4 +1,4 @@
-"""An independent check you can build yourself: hard, transformed copies of held-out photos.
+"""Lesson: an independent check you can build yourself, hard transformed copies of held-out photos.
 
 Validation accuracy on photos from the same collection as the training photos flatters a model:
 same cameras, same framing, same processing. Photos from elsewhere are cropped differently,

@@ -1,4 +1,4 @@
-"""The CNN: small enough to train on a laptop CPU in well under a minute, shaped the way
+"""Lesson: the CNN, small enough to train on a laptop CPU in well under a minute, shaped the way
 small-data CNNs work well. Notebook 04 writes the same functions out, runs each on a batch of
 photos and assembles the model from them; a test checks that both build the same network.
 Each choice was made by experiment, judged on plain held-out photos and on hard transformed
@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from bigcats import config
+from bigcats.lesson import config
 
 BLUR = np.outer([1, 2, 1], [1, 2, 1]) / 16  # binomial: the smallest blur that keeps the mean
 
@@ -113,25 +113,3 @@ def compile_model(model, learning_rate=config.LEARNING_RATE, decay_steps=None):
         metrics=["accuracy"],
     )
     return model
-
-
-def build_original_recipe(image_size=256, num_classes=2, seed=None):
-    """The 2022 write-up's model, kept as the baseline to beat: three small convolutions, a
-    256-unit dense layer on the flattened maps, pixels scaled to [0, 1], no augmentation.
-    (It ended in one sigmoid unit; a 2-way softmax is the same model and shares our tools.)"""
-    return keras.Sequential(
-        [
-            keras.Input(shape=(image_size, image_size, 3)),
-            layers.Rescaling(1.0 / 255),
-            layers.Conv2D(16, 3, activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(16, 3, activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dense(256, activation="relu"),
-            layers.Dense(num_classes, activation="softmax", dtype="float32"),
-        ],
-        name="original_recipe",
-    )

@@ -1,4 +1,4 @@
-"""TensorFlow's start-up lines: which are harmless, and keeping the harmless ones out of a notebook.
+"""Environment tool: TensorFlow's start-up lines, which are harmless, kept out of a notebook.
 
 Importing TensorFlow 2.21 prints a few lines from its C++ core straight to the process's standard
 error, some of them before its logging is set up, so `TF_CPP_MIN_LOG_LEVEL=3` does not silence
@@ -11,11 +11,11 @@ prints still shows.
 import atexit
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
-from pathlib import Path
+
+from bigcats.environment.machine import has_nvidia_device
 
 # (pattern, why it is harmless, needs_no_gpu): with needs_no_gpu the line is harmless only on a
 # machine without an NVIDIA GPU; on one with a GPU the same words mean the GPU is not used.
@@ -94,13 +94,6 @@ HARMLESS_LINES = [
         False,
     ),
 ]
-
-
-def has_nvidia_device():
-    """True where an NVIDIA driver is installed (Linux), exposed (WSL2) or nvidia-smi exists."""
-    return shutil.which("nvidia-smi") is not None or any(
-        Path(path).exists() for path in ("/proc/driver/nvidia", "/dev/nvidia0", "/dev/dxg")
-    )
 
 
 def why_harmless(line, gpu_present=None):

@@ -1,4 +1,4 @@
-"""The figures the notebooks draw inline (and the command line saves as PNG).
+"""Lesson: the figures the notebooks draw inline (and the command line saves as PNG).
 
 Each function returns a matplotlib Figure; in a notebook it shows below the cell.
 """

@@ -1,4 +1,4 @@
-"""An honest CPU-vs-GPU benchmark: the tutorial's model, the same batch, on every device.
+"""Benchmark: an honest CPU-vs-GPU measurement: the tutorial's model, the same batch, on every device.
 
 Warm-up steps (graph tracing, XLA compilation) are timed separately and left out of the speed.
 Each step returns its loss as a Python number, which waits for the device to finish, so
@@ -8,22 +8,23 @@ asynchronous GPU work cannot flatter the figures. Several repeats; the median is
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from bigcats import config
+from bigcats.lesson import config
 
 
 def available_devices():
     """The devices the active Keras backend trains on: TensorFlow's logical CPU and GPUs; for
-    PyTorch or JAX the CPU and the backend's GPU (`bigcats.backends`)."""
+    PyTorch or JAX the CPU and the backend's GPU (`bigcats.environment.backends`)."""
     import keras
 
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         return [d.name for d in tf.config.list_logical_devices() if d.device_type in ("CPU", "GPU")]
-    from bigcats.backends import gpus
+    from bigcats.environment.gpus import gpus
 
     return ["cpu"] + [gpu["name"] for gpu in gpus()[:1]]
 
@@ -68,8 +69,8 @@ def benchmark_device(
     decoded (as `bigcats train` runs them on a GPU). `device` as `available_devices` names it."""
     import keras
 
-    from bigcats.augment import with_augmentation
-    from bigcats.model import build_cnn, compile_model
+    from bigcats.lesson.augment import with_augmentation
+    from bigcats.lesson.model import build_cnn, compile_model
 
     x, y = random_batch(batch_size, image_size, seed)
     photos = decoded_batch(batch_size, image_size, seed)
@@ -92,7 +93,7 @@ def benchmark_device(
 def decoded_batch(batch_size, image_size, seed=config.SEED):
     """Random photos as the training pipeline decodes them for augmenting: uint8, FRAMING_MARGIN
     times the model's input size."""
-    from bigcats.augment import decoded_size
+    from bigcats.lesson.augment import decoded_size
 
     size = decoded_size(image_size)
     return np.random.default_rng(seed).integers(0, 256, (batch_size, size, size, 3)).astype("uint8")
@@ -117,8 +118,8 @@ def first_pass(items, image_size, shortest=None):
     when large), 0 decodes every photo whole."""
     import tensorflow as tf
 
-    from bigcats.augment import decoded_size
-    from bigcats.data import decode_and_resize, exif_orientation
+    from bigcats.lesson.augment import decoded_size
+    from bigcats.lesson.data import decode_and_resize, exif_orientation
 
     size = decoded_size(image_size)
     paths = [str(p) for p, _ in items]
@@ -157,43 +158,27 @@ def make_large_jpegs(items, folder, count=24, side=4000):
     return large
 
 
-def benchmark_pipeline(
-    items, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE, epochs=3, large_count=24, large_side=4000
-):
-    """Images/second of each part of the input, side by side in this run: `epochs` passes over
-    the files as a Python loop of cv2 reads (the original write-up) against the tf.data pipeline
-    (parallel decode, cache, prefetch); the first pass alone, on these photos and on `large_count`
-    of them scaled up to `large_side` pixels; and augmented photos as training reads them, made a
-    batch at a time (today) against photo by photo (rounds 4-8), read the same way and as
-    `model.fit` read them before."""
+def _large_jpegs_figures(items, image_size, count, side):
+    """The first pass over `count` of the photos scaled up to `side` pixels: cv2, tf.data decoding
+    a JPEG at a fraction of its size, and tf.data decoding it whole."""
     import tempfile
 
-    from bigcats.augment_per_photo import per_photo_dataset
-    from bigcats.data import make_dataset
+    with tempfile.TemporaryDirectory() as folder:
+        large = make_large_jpegs(items, folder, count, side)
+        return {
+            "images": len(large),
+            "side": side,
+            "cv2_images_per_second": cv2_loop(large, image_size),
+            "tfdata_images_per_second": first_pass(large, image_size),
+            "tfdata_whole_decode_images_per_second": first_pass(large, image_size, shortest=0),
+        }
 
-    naive = statistics.harmonic_mean([cv2_loop(items, image_size) for _ in range(epochs)])  # all photos / all time
-    tfdata = _images_per_second(make_dataset(items, image_size, batch_size), len(items), epochs)
-    result = {
-        "images": len(items),
-        "epochs": epochs,
-        "naive_images_per_second": naive,
-        "tfdata_images_per_second": tfdata,
-        "ratio": tfdata / naive,
-        "first_pass": {
-            "cv2_images_per_second": cv2_loop(items, image_size),
-            "tfdata_images_per_second": first_pass(items, image_size),
-        },
-    }
-    if large_count:
-        with tempfile.TemporaryDirectory() as folder:
-            large = make_large_jpegs(items, folder, large_count, large_side)
-            result["large_jpegs"] = {
-                "images": len(large),
-                "side": large_side,
-                "cv2_images_per_second": cv2_loop(large, image_size),
-                "tfdata_images_per_second": first_pass(large, image_size),
-                "tfdata_whole_decode_images_per_second": first_pass(large, image_size, shortest=0),
-            }
+
+def _augmented_figures(items, image_size, batch_size, epochs):
+    """Augmented photos/s as training reads them: a batch at a time (today), photo by photo
+    (rounds 4-8), with Keras' layers, and the per-photo pipeline as `model.fit` read it before."""
+    from bigcats.benchmark.augment_per_photo import per_photo_dataset
+
     # What training really reads: a new framing and look of every photo every epoch, as `bigcats
     # train` reads it, one pass after another through one iterator. Each reader is timed alone,
     # made afresh each round, after a pass that decodes into the cache and compiles (once per
@@ -216,18 +201,44 @@ def benchmark_pipeline(
         # and as `model.fit` read the per-photo pipeline before: a new iterator every epoch, which
         # refilled the shuffle buffer with every photo before the first batch
         rates["before"].append(_images_per_second(per_photo, len(items), 2))
-    result["augmented_images_per_second"] = statistics.median(rates["batched"])
-    result["per_photo_augmented_images_per_second"] = statistics.median(rates["per_photo"])
-    result["before_augmented_images_per_second"] = statistics.median(rates["before"])
-    result["keras_layers_images_per_second"] = statistics.median(rates["keras_layers"])
-    result["augmented_ratio"] = result["augmented_images_per_second"] / result["per_photo_augmented_images_per_second"]
-    result["augmented_ratio_to_before"] = (
-        result["augmented_images_per_second"] / result["before_augmented_images_per_second"]
-    )
-    result["augmented_ratio_to_keras_layers"] = (
-        result["augmented_images_per_second"] / result["keras_layers_images_per_second"]
-    )
-    return result
+    rate = {name: statistics.median(values) for name, values in rates.items()}
+    return {
+        "augmented_images_per_second": rate["batched"],
+        "per_photo_augmented_images_per_second": rate["per_photo"],
+        "before_augmented_images_per_second": rate["before"],
+        "keras_layers_images_per_second": rate["keras_layers"],
+        "augmented_ratio": rate["batched"] / rate["per_photo"],
+        "augmented_ratio_to_before": rate["batched"] / rate["before"],
+        "augmented_ratio_to_keras_layers": rate["batched"] / rate["keras_layers"],
+    }
+
+
+def benchmark_pipeline(
+    items, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE, epochs=3, large_count=24, large_side=4000
+):
+    """Images/second of each part of the input, side by side in this run: `epochs` passes over
+    the files as a Python loop of cv2 reads (the original write-up) against the tf.data pipeline
+    (parallel decode, cache, prefetch); the first pass alone, on these photos and on `large_count`
+    of them scaled up to `large_side` pixels; and augmented photos as training reads them
+    (`_augmented_figures`)."""
+    from bigcats.lesson.data import make_dataset
+
+    naive = statistics.harmonic_mean([cv2_loop(items, image_size) for _ in range(epochs)])  # all photos / all time
+    tfdata = _images_per_second(make_dataset(items, image_size, batch_size), len(items), epochs)
+    result = {
+        "images": len(items),
+        "epochs": epochs,
+        "naive_images_per_second": naive,
+        "tfdata_images_per_second": tfdata,
+        "ratio": tfdata / naive,
+        "first_pass": {
+            "cv2_images_per_second": cv2_loop(items, image_size),
+            "tfdata_images_per_second": first_pass(items, image_size),
+        },
+    }
+    if large_count:
+        result["large_jpegs"] = _large_jpegs_figures(items, image_size, large_count, large_side)
+    return {**result, **_augmented_figures(items, image_size, batch_size, epochs)}
 
 
 def batched_augmentation(items, image_size, batch_size):
@@ -236,8 +247,8 @@ def batched_augmentation(items, image_size, batch_size):
     from tf.data, augmented by the `Augmentation` layer on the backend's device, as in the training step."""
     import keras
 
-    from bigcats.augment import Augmentation
-    from bigcats.data import make_dataset
+    from bigcats.lesson.augment import Augmentation
+    from bigcats.lesson.data import make_dataset
 
     if keras.backend.backend() == "tensorflow":
         return make_dataset(items, image_size, batch_size, training=True).repeat()
@@ -274,7 +285,7 @@ def keras_layers_dataset(items, image_size, batch_size):
     (where Keras' preprocessing layers run on any backend), repeating."""
     import tensorflow as tf
 
-    from bigcats.data import make_dataset
+    from bigcats.lesson.data import make_dataset
 
     augmentation = keras_layers(image_size)
     decoded = make_dataset(items, image_size, batch_size, training=True, augment_in="step").repeat()
@@ -318,10 +329,10 @@ def fit_images_per_second(items, image_size=config.IMAGE_SIZE, batch_size=config
     compiles). Returns (images/second, where the augmentation ran)."""
     import keras
 
-    from bigcats.augment import with_augmentation
-    from bigcats.data import make_dataset
-    from bigcats.devices import training_setup
-    from bigcats.model import build_cnn, compile_model
+    from bigcats.lesson.augment import with_augmentation
+    from bigcats.lesson.data import make_dataset
+    from bigcats.lesson.devices import training_setup
+    from bigcats.lesson.model import build_cnn, compile_model
 
     setup = training_setup()
     dataset = make_dataset(items, image_size, batch_size, training=True, augment_in=setup.augment_on)
@@ -359,9 +370,8 @@ def run_benchmark(
     (`large_photos` of the photos scaled up to `large_side` pixels for the decoding figures)."""
     from tqdm.auto import tqdm
 
-    from bigcats.clean import find_unusable
-    from bigcats.data import list_images, resolve_data_dir
-    from bigcats.train import BadImagesError, bad_images_message
+    from bigcats.lesson.clean import BadImagesError, bad_images_message, find_unusable
+    from bigcats.lesson.data import list_images, resolve_data_dir
 
     devices = available_devices()
     results = [
@@ -403,7 +413,7 @@ def _no_gpu_note():
     backend = keras.backend.backend()
     if backend != "tensorflow":
         return f"No GPU visible to Keras on {backend}, so no speed-up can be measured (`python -m bigcats doctor` says why)."
-    from bigcats.doctor import gather_facts, why_no_gpu
+    from bigcats.environment.doctor import gather_facts, why_no_gpu
 
     return "No GPU visible to TensorFlow, so no speed-up can be measured: " + why_no_gpu(gather_facts())
 
@@ -440,11 +450,11 @@ def pace_note(augmented, training, have_gpu, fit=None):
 
 
 def train_record(*args, **kwargs):
-    """bigcats.train.train, returning only the (picklable) record. Its progress goes to standard
+    """bigcats.lesson.train.train, returning only the (picklable) record. Its progress goes to standard
     error: a fresh process writes to the real standard output, which `--json` keeps for JSON."""
     import contextlib
 
-    from bigcats.train import train
+    from bigcats.lesson.train import train
 
     with contextlib.redirect_stdout(sys.stderr):
         return train(*args, **kwargs)[1]
@@ -458,6 +468,20 @@ def _in_fresh_process(function, *args, **kwargs):
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(function, args, kwargs)
+
+
+def _hard_copies(data_dir, work_dir, stress_copies):
+    """{check: folder} of hard transformed copies of data_dir's test split: `stress` (other
+    framing, distance, sizes, light and compression) and `farther` (from farther away only)."""
+    from bigcats.lesson.data import class_names, split_images
+    from bigcats.lesson.robustness import make_stress_set
+
+    names = class_names(data_dir)
+    test_items = split_images(data_dir)["test"]
+    return {
+        "stress": make_stress_set(test_items, names, work_dir / "stress", copies=stress_copies),
+        "farther": make_stress_set(test_items, names, work_dir / "farther", copies=2, kind="farther"),
+    }
 
 
 def compare_recipes(
@@ -480,37 +504,13 @@ def compare_recipes(
     The 2022 recipe keeps its own input pipeline (every photo decoded again every epoch, no
     cache), batch size (32) and learning rate (Adam's default, constant), but not its take/skip
     split, which leaked test photos into training."""
-    from pathlib import Path
-
-    from bigcats.data import class_names, split_images
-    from bigcats.model import build_original_recipe
-    from bigcats.robustness import make_stress_set
+    from bigcats.benchmark.baselines import original_recipe_settings
 
     if rounds < 1:
         raise ValueError(f"rounds={rounds}: give 1 or more (3 gives a firmer time ratio on a noisy machine).")
-
-    work_dir = Path(work_dir)
-    names = class_names(data_dir)
-    test_items = split_images(data_dir)["test"]
-    checks = {
-        "stress": make_stress_set(test_items, names, work_dir / "stress", copies=stress_copies),
-        "farther": make_stress_set(test_items, names, work_dir / "farther", copies=2, kind="farther"),
-    }
+    checks = _hard_copies(data_dir, Path(work_dir), stress_copies)
     recipes = [
-        (
-            "original 2022 recipe",
-            "original",
-            dict(
-                build=build_original_recipe,
-                image_size=original_size,
-                epochs=original_epochs,
-                schedule="constant",
-                cache=False,
-                augmenting=False,
-                batch_size=32,
-                learning_rate=1e-3,
-            ),
-        ),
+        ("original 2022 recipe", "original", original_recipe_settings(original_size, original_epochs)),
         ("tutorial default", "tutorial", dict(image_size=image_size, epochs=epochs)),
     ]
     runs = {slug: [] for _, slug, _ in recipes}
@@ -518,7 +518,7 @@ def compare_recipes(
         # each recipe goes first in every other round, so neither always inherits the other's wake
         for label, slug, settings in recipes[::-1] if round_index % 2 else recipes:
             print(f"Round {round_index + 1} of {rounds}: training the {label}...", flush=True)
-            runs[slug].append(_train_and_score(data_dir, checks, work_dir / f"{slug}.keras", settings))
+            runs[slug].append(_train_and_score(data_dir, checks, Path(work_dir) / f"{slug}.keras", settings))
     rows = [_recipe_row(label, settings["image_size"], runs[slug]) for label, slug, settings in recipes]
     ratios = [t["train_seconds"] / o["train_seconds"] for o, t in zip(runs["original"], runs["tutorial"])]
     return {
@@ -532,7 +532,7 @@ def compare_recipes(
 
 
 def _train_and_score(data_dir, checks, path, settings):
-    from bigcats.evaluate import evaluate
+    from bigcats.lesson.evaluate import evaluate
 
     # the benchmark's own scratch model, trained again, from the start, every round
     record = _in_fresh_process(train_record, data_dir, path, verbose=2, overwrite=True, restart=True, **settings)

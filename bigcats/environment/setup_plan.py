@@ -1,6 +1,6 @@
-"""What setup_env.sh / setup_env.bat should install on this machine, and what to tell its owner.
+"""Environment tool: what setup_env.sh / setup_env.bat should install here, and what to tell its owner.
 
-Both scripts call `python -m bigcats.setup_plan` with the Python they are about to build the
+Both scripts call `python -m bigcats.environment.setup_plan` with the Python they are about to build the
 environment from, *before* installing anything, so the platform logic lives here, in Python,
 where tests can feed it any machine (Windows, WSL2, Linux with or without a driver, macOS):
 `--check-python` (is this interpreter one the pins install on?), `--preflight` (what would break
@@ -19,22 +19,27 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bigcats.jupyter_hooks import KERNEL_TRANSPORT
+from bigcats.environment.machine import (
+    BACKENDS,
+    KERNEL_TRANSPORT,
+    LEGACY_WINDOWS_GPU,
+    SUPPORTED_PYTHON,
+    TENSORFLOW_CUDA,
+    TENSORFLOW_CUDA_WHEELS,
+    TENSORFLOW_DRIVER_MIN,
+    TORCH_CUDA_MIN,
+    TORCH_DRIVER_MIN,
+    is_wsl,
+    nvidia_gpu,
+    version_numbers,
+)
 
-# The pinned requirements resolve for these (keras 3.15 and ipykernel 7.4 need 3.11; numpy 2.4,
-# matplotlib 3.11 and pillow 13 have no 3.10 wheels); tests/test_support_matrix.py checks it.
-SUPPORTED_PYTHON = ((3, 11), (3, 13))
 # The deepest file of the TensorFlow 2.21 wheel lies this many characters below .venv\, and
 # Windows refuses paths over 260 characters unless long paths are enabled (tensorflow#51841).
 DEEPEST_BELOW_VENV = 181
 WINDOWS_MAX_PATH = 260
 VC_RUNTIME_MIN = (14, 40)  # TensorFlow 2.21's DLLs want this Visual C++ runtime or newer
 WSL2_MIN_BUILD = 19044  # Windows 10 21H2: the first build where WSL2 GPU compute works
-LEGACY_WINDOWS_GPU = (
-    "Legacy native-Windows GPU route (untested here, not supported by this project's Keras 3 code): "
-    "Python 3.10 (which this project's pins do not support), conda install -c conda-forge cudatoolkit=11.2 cudnn=8.1.0, "
-    'pip install "tensorflow<2.11" "numpy<2".'
-)
 
 
 @dataclass
@@ -61,25 +66,11 @@ class Plan:
     backend_reason: str = "TensorFlow reaches the GPU here, or there is no GPU to reach"
 
 
-REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 # The torch and JAX routes' pins (Keras' other backends; TensorFlow stays installed for tf.data)
 TORCH_REQUIREMENTS = REQUIREMENTS.parent / "requirements-torch.txt"
 JAX_REQUIREMENTS = REQUIREMENTS.parent / "requirements-jax.txt"
 TORCH_INDEX = "https://download.pytorch.org/whl"  # the Windows CUDA builds live only here
-BACKENDS = ("tensorflow", "torch", "jax")
-# The compute capabilities the TensorFlow 2.21 wheel has kernels for (sm_60 ... sm_89, compute_90)
-TENSORFLOW_CUDA = ((6, 0), (9, 0))
-# PyTorch's CUDA 13 builds: Turing and newer, with a driver of the CUDA 13 branch
-TORCH_CUDA_MIN = (7, 5)
-TORCH_DRIVER_MIN = (580, 0)
-# tensorflow[and-cuda] 2.21 was built with CUDA 12.5 and cuDNN 9.3, but pip brings today's CUDA 12.9
-# and cuDNN 9.2x wheels; NVIDIA's table for CUDA 12.9 asks for driver 575.51 on Linux, 576.02 on
-# Windows (whose driver serves WSL2)
-TENSORFLOW_CUDA_WHEELS = dict(cuda="12.9", cudnn="9.2x", built_with_cuda="12.5", built_with_cudnn="9.3")
-TENSORFLOW_DRIVER_MIN = {"Linux": (575, 51), "Windows": (576, 2)}
-# below this no CUDA 12 runs at all; between it and the above, CUDA's minor-version compatibility
-# runs most of it (NVIDIA's CUDA 12 table)
-CUDA12_DRIVER_MIN = {"Linux": (525, 60), "Windows": (527, 41)}
 
 
 def platform_table():
@@ -458,9 +449,9 @@ def _windows_preflight(python):
 # JupyterLab's question "get notified about official Jupyter news?" covers the first notebook
 # on a first start; the project's environment answers it once, for every learner.
 LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
-# Its Jupyter Server saves the tutorial's notebooks as committed (bigcats/jupyter_hooks.py).
+# Its Jupyter Server saves the tutorial's notebooks as committed (bigcats/environment/jupyter_hooks.py).
 SERVER_SETTINGS = {
-    "ContentsManager": {"pre_save_hook": "bigcats.jupyter_hooks.strip_tutorial_outputs"},
+    "ContentsManager": {"pre_save_hook": "bigcats.environment.jupyter_hooks.strip_tutorial_outputs"},
     "KernelManager": {"transport": KERNEL_TRANSPORT},
 }
 
@@ -468,7 +459,7 @@ SERVER_SETTINGS = {
 def write_lab_settings(prefix=sys.prefix):
     """Merge the project's JupyterLab settings into PREFIX/share/jupyter/lab/settings/overrides.json
     (the environment's own, not the user's), and have its Jupyter Server save the tutorial's
-    notebooks as committed (bigcats/jupyter_hooks.py). Returns the settings file."""
+    notebooks as committed (bigcats/environment/jupyter_hooks.py). Returns the settings file."""
     path = _merge_json(Path(prefix, "share", "jupyter", "lab", "settings", "overrides.json"), LAB_OVERRIDES)
     # the environment's own server settings file: Jupyter Server reads the files in
     # jupyter_server_config.d/ only to enable extensions, so a hook set there is never applied
@@ -488,16 +479,6 @@ def _merge_json(path, sections):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=2))
     return path
-
-
-def _runs(command):
-    exe = shutil.which(command[0])
-    if not exe:
-        return False
-    try:
-        return subprocess.run([exe, *command[1:]], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def _wsl_distributions():
@@ -571,39 +552,13 @@ def this_interpreter(project_dir):
     )
 
 
-def _version(text):
-    """(8, 6) from '8.6', (560, 94) from '560.94'; () from '' or '[N/A]'."""
-    numbers = re.findall(r"\d+", text or "")
-    return tuple(int(n) for n in numbers[:2]) if re.match(r"\s*\d", text or "") else ()
-
-
-def _nvidia_gpu():
-    """(name, compute capability, driver) of the first NVIDIA GPU, from nvidia-smi; None without one.
-    Drivers before 510 do not know the compute_cap field: then the capability is ()."""
-    exe = shutil.which("nvidia-smi")
-    for fields in ("name,compute_cap,driver_version", "name,driver_version"):
-        try:
-            run = subprocess.run(
-                [exe or "nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if run.returncode == 0 and run.stdout.strip():
-            values = [value.strip() for value in run.stdout.splitlines()[0].split(",")]
-            capability = _version(values[1]) if len(values) == 3 else ()
-            return values[0], capability, _version(values[-1])
-    return None
-
-
 def this_machine():
     system = platform.system()
-    release = platform.release().lower()
-    nvidia = _nvidia_gpu() if _runs(["nvidia-smi", "-L"]) else None
+    nvidia = nvidia_gpu()
     return Machine(
         system=system,
         machine=platform.machine(),
-        wsl=system == "Linux" and ("microsoft" in release or "wsl" in release),
+        wsl=is_wsl(system),
         nvidia_smi_ok=nvidia is not None,
         windows_build=sys.getwindowsversion().build if system == "Windows" else 0,
         wsl_installed=system == "Windows" and bool(_wsl_distributions()),
@@ -629,7 +584,7 @@ def machine_from_file(path):
             + f"a machine is described by {', '.join(sorted(known))}"
         )
     for name in ("compute_capability", "driver"):
-        facts[name] = _version(str(facts.get(name, "")))
+        facts[name] = version_numbers(str(facts.get(name, "")))
     facts.setdefault("nvidia_smi_ok", bool(facts.get("gpu")))
     return Machine(**facts)
 
@@ -680,7 +635,7 @@ def main(argv=None):
     machine = machine_from_file(args.machine) if args.machine else this_machine()
     result = plan(machine, tensorflow_pin(), cpu_only=args.cpu, metal=args.metal, backend=args.backend)
     if args.save_backend:
-        from bigcats.backends import save_choice
+        from bigcats.environment.backends import save_choice
 
         for path in save_choice(result.backend, result.backend_reason):
             print(f"Keras backend {result.backend} ({result.backend_reason}): {path}", file=sys.stderr)

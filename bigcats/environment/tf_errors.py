@@ -1,4 +1,4 @@
-"""What TensorFlow's (and PyTorch's) errors and warnings mean, and what to do: one table of known
+"""Environment tool: what TensorFlow's (and PyTorch's) errors and warnings mean, and what to do: one table of known
 failures for `python -m bigcats doctor --explain` (a learner pastes what they got) and for the
 doctor's own GPU smoke test and probes, which run the backend in a child process and explain its
 output the same way. Each entry is matched against the real message text (tests feed it).
@@ -6,7 +6,7 @@ output the same way. Each entry is matched against the real message text (tests 
 
 import re
 
-from bigcats.startup_log import HARMLESS_LINES
+from bigcats.environment.startup_log import HARMLESS_LINES
 
 # (pattern, severity, what it means, what to do)
 KNOWN_FAILURES = [

@@ -1,4 +1,4 @@
-"""Tutorial settings: one set of defaults, each overridable by an environment variable.
+"""Lesson: the tutorial's settings, one set of defaults, each overridable by an environment variable.
 
 Notebooks read their knobs through `env_param` so that tests and headless runs can shrink them
 (`BIGCATS_EPOCHS=1`) without editing a notebook.

@@ -1,4 +1,4 @@
-"""JupyterLab saving the tutorial's notebooks as they are committed, so a learner's runs never
+"""Environment tool: JupyterLab saving the tutorial's notebooks as they are committed, so a learner's runs never
 show up in git and the next `git pull` never conflicts.
 
 nbstripout, installed by setup_env as the clone's git filter, keeps outputs out of commits, but
@@ -9,14 +9,8 @@ nbstripout's own stripping: the outputs stay on screen; the file keeps the commi
 notebook saved under another name (File > Save Notebook As...) keeps its outputs.
 """
 
-import os
 import re
 from pathlib import Path
-
-# How Jupyter talks to its kernels: over local sockets where the system has them, which ipykernel
-# takes as safe (over TCP it prints "Kernel is running over TCP without encryption" for every
-# kernel, a line learners read as an error); Windows has only TCP.
-KERNEL_TRANSPORT = "tcp" if os.name == "nt" else "ipc"
 
 TUTORIAL_NOTEBOOK = re.compile(r"^notebooks/\d\d_[^/]+\.ipynb$")
 # What the git filter strips besides outputs and counts: nbstripout's own list (its command line
@@ -33,7 +27,7 @@ EXTRA_KEYS = [
     "cell.metadata.scrolled",
     "metadata.language_info.version",
 ]
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def is_tutorial_notebook(path, root_dir):

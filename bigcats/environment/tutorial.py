@@ -1,4 +1,4 @@
-"""Running the notebooks headless, in order, as a learner would run them in JupyterLab."""
+"""Environment tool: running the notebooks headless, in order, as a learner would run them in JupyterLab."""
 
 import tempfile
 import time
@@ -39,7 +39,7 @@ def _kernel_sockets(folder):
     absolute path: the kernel runs in the notebook's folder), else Jupyter's TCP default."""
     from traitlets.config import Config
 
-    from bigcats.jupyter_hooks import KERNEL_TRANSPORT
+    from bigcats.environment.machine import KERNEL_TRANSPORT
 
     if KERNEL_TRANSPORT != "ipc":
         return Config()

@@ -1,5 +1,5 @@
-"""The per-photo augmentation of rounds 4-8: the reference the batched augmentation
-(`bigcats.augment`) is measured against, photo by photo on the same draws
+"""Benchmark baseline: the per-photo augmentation of rounds 4-8, the reference the batched augmentation
+(`bigcats.lesson.augment`) is measured against, photo by photo on the same draws
 (tests/test_augment_fidelity.py), and the baseline `benchmark` times it against
 (docs/benchmarks.md#input-that-never-sets-the-pace). Training no longer uses it.
 
@@ -13,7 +13,7 @@ Both run per photo inside `tf.data.Dataset.map`, each change drawn from a statel
 
 import math
 
-from bigcats.augment import check_framing
+from bigcats.lesson.augment import check_framing
 
 
 def reframe(
@@ -47,7 +47,7 @@ def reframe(
 
 
 def reframe_as_drawn(image, image_size, zoom, side, stretch, where, low):
-    """`reframe` with its random values given (as `bigcats.augment.draw_changes` gives them for
+    """`reframe` with its random values given (as `bigcats.lesson.augment.draw_changes` gives them for
     one photo; `low` 0: not at a low resolution)."""
     import tensorflow as tf
 
@@ -158,7 +158,7 @@ def per_photo_dataset(items, image_size, batch_size, seed=0):
     `augment` photo by photo in `tf.data.Dataset.map`, then batch. For timing only."""
     import tensorflow as tf
 
-    from bigcats.data import exif_orientation, load_for_augmenting
+    from bigcats.lesson.data import exif_orientation, load_for_augmenting
 
     paths = [str(p) for p, _ in items]
     ds = tf.data.Dataset.from_tensor_slices((paths, [exif_orientation(p) for p in paths], [y for _, y in items]))

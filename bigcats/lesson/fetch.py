@@ -1,4 +1,4 @@
-"""Getting real photos: download (resumable, verified), extract safely, copy in without overwriting.
+"""Lesson: getting real photos, downloaded (resumable, verified), extracted safely, copied in without overwriting.
 
 Sources: an HTTPS URL (the default is the CC0 "10 Big Cats of the Wild" set on Kaggle), a local
 archive (.zip, .tar, .tar.gz), or a local folder laid out as <class>/*. Only the lion and tiger
@@ -22,8 +22,8 @@ from urllib.parse import urlparse
 
 from tqdm.auto import tqdm
 
-from bigcats import config
-from bigcats.data import has_image_extension, is_clutter
+from bigcats.lesson import config
+from bigcats.lesson.data import has_image_extension, is_clutter
 
 DEFAULT_URL = "https://www.kaggle.com/api/v1/datasets/download/gpiosenka/cats-in-the-wild-image-classification"
 PHOTOS_URL_VARIABLE = "BIGCATS_PHOTOS_URL"  # another copy of the same release (a mirror, a local server)

@@ -1,15 +1,19 @@
-"""Which devices Keras' backend sees, and how training should use them.
+"""Lesson: which devices Keras' backend sees, and how training should use them.
 
 One place decides the device setup for training: memory growth, precision policy and the
 distribution strategy. The decisions are plain functions of the facts (GPU list, compute
 capability), so they are tested without a GPU. On TensorFlow, every GPU (MirroredStrategy); on
-PyTorch or JAX (`bigcats.backends`), the backend's one device.
+PyTorch or JAX (`bigcats.environment.backends`), the backend's one device.
 """
 
 import contextlib
 import os
 import time
 from dataclasses import dataclass, field
+
+from bigcats.environment.gpus import gpus as backend_gpus
+from bigcats.environment.gpus import tensorflow_gpus
+from bigcats.environment.machine import gpu_supported
 
 MIXED_PRECISION_MIN_CC = (7, 0)  # tensor cores: Volta and newer; older GPUs gain nothing
 
@@ -35,28 +39,9 @@ def enable_memory_growth():
     return problems
 
 
-def gpu_details():
-    """[{name, device_name, compute_capability}] for each GPU TensorFlow sees."""
-    import tensorflow as tf
-
-    details = []
-    for gpu in tf.config.list_physical_devices("GPU"):
-        info = tf.config.experimental.get_device_details(gpu)
-        details.append(
-            {
-                "name": gpu.name,
-                "device_name": info.get("device_name", "unknown GPU"),
-                "compute_capability": list(info["compute_capability"]) if info.get("compute_capability") else None,
-            }
-        )
-    return details
-
-
 def choose_precision(gpus, build=None):
-    """('mixed_float16' or 'float32', why) for a list of gpu_details() entries; `build` is
+    """('mixed_float16' or 'float32', why) for a list of `gpus.tensorflow_gpus()` entries; `build` is
     tf.sysconfig.get_build_info(), whose list of compute capabilities rules out cards it cannot run."""
-    from bigcats.doctor import gpu_supported
-
     if not gpus:
         return "float32", "no GPU: mixed precision only slows a CPU down"
     unsupported = [g["device_name"] for g in gpus if not gpu_supported(g.get("compute_capability"), build or {})]
@@ -66,16 +51,6 @@ def choose_precision(gpus, build=None):
     if len(capabilities) == len(gpus) and min(capabilities) >= MIXED_PRECISION_MIN_CC:
         return "mixed_float16", "every GPU has compute capability >= 7.0 (tensor cores): float16 maths, float32 weights"
     return "float32", "a GPU below compute capability 7.0 (or unknown): mixed precision would not speed it up"
-
-
-def split_cpu(n):
-    """Split the CPU into n logical devices, to exercise multi-device code without GPUs.
-    Like memory growth, this only works before TensorFlow has initialised its devices."""
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
-    return [d.name for d in tf.config.list_logical_devices("CPU")]
 
 
 @dataclass
@@ -107,7 +82,7 @@ def training_setup(devices=None, mixed_precision="auto", augment_on="auto"):
         return _one_device_setup(keras.backend.backend(), devices, mixed_precision, augment_on)
     import tensorflow as tf
 
-    gpus = gpu_details()
+    gpus = tensorflow_gpus()
     reasons = []
     if devices is None:
         devices = [g["name"].replace("physical_device:", "") for g in gpus]
@@ -153,8 +128,6 @@ def _one_device_setup(backend, devices, mixed_precision, augment_on):
     """training_setup on PyTorch or JAX: the backend's first GPU, else the CPU; the same precision
     rule; the augmentation in the training step (Keras operations become the backend's inside the
     tf.data pipeline, where they cannot run)."""
-    from bigcats.backends import gpus as backend_gpus
-
     if devices is not None and len(devices) > 1:
         raise ValueError(
             f"Training over several devices (MirroredStrategy) is TensorFlow's; Keras on {backend} trains on one "

@@ -1,4 +1,4 @@
-"""Finding the photos, splitting them without leaks, and feeding them to TensorFlow.
+"""Lesson: finding the photos, splitting them without leaks, and feeding them to TensorFlow.
 
 Layout: DATA_DIR/<class>/*.jpg, one folder per class, as `keras.utils.image_dataset_from_directory`
 expects. The split is decided per photo by a hash of its bytes, so it never changes between
@@ -10,12 +10,13 @@ import os
 import sys
 from pathlib import Path
 
+from bigcats.lesson.synthetic import is_synthetic, make_synthetic_dataset, synthetic_banner
+
 # The extensions Keras' directory loader lists; anything else is ignored by it, so we refuse it.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 CLUTTER_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
-SYNTHETIC_MARKER = "SYNTHETIC.txt"
 QUARANTINE_MARKER = "REASONS.txt"  # `clean` writes it in every quarantine folder: never a class
 
 
@@ -87,19 +88,6 @@ def count_per_class(items, names):
     return counts
 
 
-def is_synthetic(data_dir):
-    return (Path(data_dir) / SYNTHETIC_MARKER).exists()
-
-
-def synthetic_banner(data_dir):
-    line = "#" * 78
-    return (
-        f"{line}\n# SYNTHETIC DATA: no photos found, so the tutorial runs on generated images in\n"
-        f"#   {data_dir}\n# Results on them say nothing about real lions and tigers. For the real photos:\n"
-        f"# python -m bigcats fetch-data (or your own in data/raw/<class>/, data/README.md)\n{line}"
-    )
-
-
 def has_photos(data_dir):
     """Whether `data_dir` holds images of two classes or more: something to train on."""
     return len({label for _, label in list_images(data_dir)}) >= 2
@@ -111,8 +99,6 @@ def resolve_data_dir(data_dir, synthetic_dir=None, per_class=100):
     data_dir = Path(data_dir)
     if has_photos(data_dir):
         return data_dir, is_synthetic(data_dir)
-    from bigcats.synthetic import make_synthetic_dataset
-
     synthetic_dir = Path(synthetic_dir or data_dir.parent / "synthetic")
     if not is_synthetic(synthetic_dir):
         make_synthetic_dataset(synthetic_dir, per_class=per_class)
@@ -218,7 +204,7 @@ def load_for_augmenting(path, image_size, orientation=None):
     float32)."""
     import tensorflow as tf
 
-    from bigcats.augment import decoded_size
+    from bigcats.lesson.augment import decoded_size
 
     return tf.cast(tf.round(load_image(path, decoded_size(image_size), orientation)), tf.uint8)
 
@@ -270,7 +256,7 @@ def augmented_in_pipeline(batches, image_size, seed):
     model (`augment.augment_batch`, compiled), with new random draws every batch and every epoch."""
     import tensorflow as tf
 
-    from bigcats.augment import DRAWS, compiled_augment_batch
+    from bigcats.lesson.augment import DRAWS, compiled_augment_batch
 
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     augment_images = compiled_augment_batch(image_size)

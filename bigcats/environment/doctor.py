@@ -1,4 +1,4 @@
-"""Environment and GPU diagnosis: gather the facts, then turn them into findings with fixes.
+"""Environment tool: diagnosis of the environment and the GPU, facts first, then findings with fixes.
 
 `diagnose` is a pure function of a facts dict, so every situation a learner can hit (native
 Windows, WSL2 without passthrough, a CPU-only build, an old driver...) is tested by feeding in
@@ -7,7 +7,6 @@ child process (`probe_tensorflow`, `gpu_smoke_test`): an import that crashes, or
 listed but fails its first real work, becomes a finding, not a dead doctor.
 """
 
-import importlib.metadata
 import json
 import os
 import platform
@@ -18,28 +17,35 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bigcats.backends import BACKENDS, saved_choice
-from bigcats.setup_plan import (
+from bigcats.environment.backends import saved_choice
+from bigcats.environment.machine import (
+    BACKENDS,
     CUDA12_DRIVER_MIN,
+    DROPPED_BELOW_CC,
     LEGACY_WINDOWS_GPU,
     SUPPORTED_PYTHON,
     TENSORFLOW_CUDA_WHEELS,
     TENSORFLOW_DRIVER_MIN,
     TORCH_DRIVER_MIN,
+    driver_version,
+    gpu_supported,
+    is_wsl,
+    nvidia_smi_report,
+    package_version,
 )
-from bigcats.tf_errors import explain
+from bigcats.environment.tf_errors import explain
 
 NVIDIA_WHEELS = ("nvidia-cuda-runtime-cu12", "nvidia-cudnn-cu12", "nvidia-cuda-nvcc-cu12", "nvidia-cublas-cu12")
 
 # TensorFlow's facts, read in a child process: a crash there is reported, not suffered.
 PROBE = """
 import json
-import bigcats  # on torch, loads triton before TensorFlow (bigcats.backends.load_triton_first)
+import bigcats  # on torch, loads triton before TensorFlow (bigcats.environment.backends.load_triton_first)
 import tensorflow as tf
-from bigcats.devices import gpu_details
+from bigcats.environment.gpus import tensorflow_gpus
 build = {key: value if isinstance(value, (str, int, float, bool, list)) else str(value)
          for key, value in tf.sysconfig.get_build_info().items()}
-print(json.dumps({"version": tf.__version__, "build": build, "gpus": gpu_details()}))
+print(json.dumps({"version": tf.__version__, "build": build, "gpus": tensorflow_gpus()}))
 """
 
 # One convolution, one matrix product and one XLA-compiled training step on each GPU, checked
@@ -74,12 +80,12 @@ for gpu in tf.config.list_logical_devices("GPU"):
 print(json.dumps(results))
 """
 
-# PyTorch's facts and its smoke test, for Keras on torch (`bigcats.backends`): the same work on
+# PyTorch's facts and its smoke test, for Keras on torch (`bigcats.environment.backends`): the same work on
 # each GPU torch reaches (CUDA or the Apple GPU), checked against torch's CPU.
 TORCH_PROBE = """
 import json
 import torch
-from bigcats.backends import torch_gpus
+from bigcats.environment.gpus import torch_gpus
 print(json.dumps({"version": torch.__version__, "cuda": torch.version.cuda, "gpus": torch_gpus()}))
 """
 TORCH_SMOKE_TEST = """
@@ -89,7 +95,7 @@ os.environ["KERAS_BACKEND"] = "torch"
 import numpy as np
 import torch
 import keras
-from bigcats.backends import torch_gpus
+from bigcats.environment.gpus import torch_gpus
 rng = np.random.default_rng(0)
 x, k = rng.standard_normal((4, 3, 16, 16), "float32"), rng.standard_normal((8, 3, 3, 3), "float32")
 a = rng.standard_normal((64, 64), "float32")
@@ -120,7 +126,6 @@ for gpu in torch_gpus():
 print(json.dumps(results))
 """
 
-DROPPED_BELOW_CC = (6, 0)  # TF 2.17+ wheels have no kernels for Maxwell (5.x)
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 WSL2_ROUTE = (
@@ -130,39 +135,10 @@ WSL2_ROUTE = (
 )
 
 
-def _version(package):
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def project_root():
     """The checkout this package lives in, or None when installed elsewhere."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
-
-
-def nvidia_smi():
-    """nvidia-smi's report, or None where there is no working NVIDIA driver."""
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return None
-    try:
-        done = subprocess.run([exe], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def driver_version(smi_text):
-    match = re.search(r"Driver Version:\s*([\d.]+)", smi_text or "")
-    return match.group(1) if match else None
-
-
-def is_wsl():
-    release = platform.release().lower()
-    return "microsoft" in release or "wsl" in release
 
 
 def _child(code, timeout):
@@ -237,21 +213,21 @@ def gather_facts(memory_growth_problems=(), smoke_test=True):
             "machine": platform.machine(),
             "wsl": is_wsl(),
         },
-        "tensorflow": _version("tensorflow"),
-        "keras": _version("keras"),
-        "numpy": _version("numpy"),
-        "opencv": _version("opencv-python-headless") or _version("opencv-python"),
-        "matplotlib": _version("matplotlib"),
-        "tensorflow_metal": _version("tensorflow-metal"),
+        "tensorflow": package_version("tensorflow"),
+        "keras": package_version("keras"),
+        "numpy": package_version("numpy"),
+        "opencv": package_version("opencv-python-headless") or package_version("opencv-python"),
+        "matplotlib": package_version("matplotlib"),
+        "tensorflow_metal": package_version("tensorflow-metal"),
         "build": {},
         "gpus": [],
-        "nvidia_smi": nvidia_smi(),
+        "nvidia_smi": nvidia_smi_report(),
         "memory_growth_problems": list(memory_growth_problems),
         "keras_backend": os.environ.get("KERAS_BACKEND"),
         "backend_choice": saved_choice(),
-        "torch": _version("torch"),
-        "jax": _version("jax"),
-        "nvidia_wheels": {name: _version(name) for name in NVIDIA_WHEELS if _version(name)},
+        "torch": package_version("torch"),
+        "jax": package_version("jax"),
+        "nvidia_wheels": {name: package_version(name) for name in NVIDIA_WHEELS if package_version(name)},
         "ptxas": shutil.which("ptxas"),
         "ld_library_path": os.environ.get("LD_LIBRARY_PATH"),
         "conda_prefix": os.environ.get("CONDA_PREFIX"),
@@ -544,24 +520,6 @@ def _smoke_findings(facts):
     errors = "; ".join(f"{r['device']}: {r['error'][:300]}" for r in smoke.get("gpus", []) if not r["ok"])
     message = f"TensorFlow lists the GPU, but real work on it failed ({errors or smoke.get('error', '')})."
     return [_finding("error", message, "The findings below say why, where they can."), *smoke.get("findings", [])]
-
-
-def _kernels_in_build(build):
-    """The compute capabilities the build has GPU code for: ([(6, 0), ...], portable PTX [(9, 0)])."""
-    listed = build.get("cuda_compute_capabilities") or []
-    binaries = [(int(c[3:-1]), int(c[-1])) for c in listed if c.startswith("sm_")]
-    portable = [(int(c[8:-1]), int(c[-1])) for c in listed if c.startswith("compute_")]
-    return binaries, portable
-
-
-def gpu_supported(compute_capability, build):
-    """Does this TensorFlow build run on a GPU of this compute capability? True without a list."""
-    binaries, portable = _kernels_in_build(build)
-    if not (binaries or portable) or not compute_capability:
-        return True
-    cc = tuple(compute_capability)
-    same_major_binary = any(major == cc[0] and minor <= cc[1] for major, minor in binaries)
-    return same_major_binary or any(major == cc[0] and minor <= cc[1] for major, minor in portable)
 
 
 def _cuda_library_findings(facts):

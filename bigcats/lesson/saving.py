@@ -1,4 +1,4 @@
-"""Saving a trained model so that it is never lost and never mislabelled.
+"""Lesson: saving a trained model so that it is never lost and never mislabelled.
 
 - The class names and the input size travel *inside* the `.keras` file (it is a zip archive; an
   extra entry, which Keras' loader passes over), so a model copied or linked alone still answers

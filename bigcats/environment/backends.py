@@ -1,10 +1,10 @@
-"""Which Keras backend trains here, and on which device.
+"""Environment tool: which Keras backend trains here, and on which device.
 
 Keras 3 runs the same model on TensorFlow, PyTorch or JAX. TensorFlow is the tutorial's default
 and stays installed everywhere (tf.data feeds every backend), but it reaches the GPU only on
 Linux or WSL2 with an NVIDIA card it has kernels for; on native Windows, on Blackwell cards and
 on Apple silicon, PyTorch does (docs/install.md#which-backend-trains-on-your-gpu). Setup decides
-per machine (`bigcats.setup_plan`) and saves the choice in the environment; `use_saved_choice`
+per machine (`bigcats.environment.setup_plan`) and saves the choice in the environment; `use_saved_choice`
 applies it when bigcats is imported (the kernel does that before any cell), before Keras is,
 unless KERAS_BACKEND is set by hand.
 """
@@ -15,7 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-BACKENDS = ("tensorflow", "torch", "jax")
+from bigcats.environment.machine import BACKENDS, has_nvidia_device
+
 KERNEL_NAME = "bigcats"  # the "Python (bigcats)" kernel setup_env registers in the environment
 KERNEL_FIRST_LINE = "--IPKernelApp.exec_lines=import bigcats"  # what the kernel runs before any cell
 
@@ -51,8 +52,6 @@ def quiet_about_no_driver():
     wherever it looks for a GPU on a machine with no NVIDIA driver (Keras does, on import): true and
     harmless there (the CPU trains), so not shown; with a driver it may matter and is shown."""
     import warnings
-
-    from bigcats.startup_log import has_nvidia_device
 
     if not has_nvidia_device():
         warnings.filterwarnings("ignore", message=r"CUDA initialization: Unexpected error from cudaGetDeviceCount")
@@ -91,68 +90,3 @@ def save_choice(backend, reason, prefix=sys.prefix):
         kernel.write_text(json.dumps(spec, indent=1))
         written.append(kernel)
     return written
-
-
-def active():
-    """The backend Keras runs on in this process (imports Keras)."""
-    import keras
-
-    return keras.backend.backend()
-
-
-def torch_gpus():
-    """[{name, device_name, compute_capability}] for the GPUs PyTorch reaches: CUDA cards, or the
-    Apple GPU (MPS, which has no compute capability)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return [
-            {
-                "name": f"cuda:{i}",
-                "device_name": torch.cuda.get_device_name(i),
-                "compute_capability": list(torch.cuda.get_device_capability(i)),
-            }
-            for i in range(torch.cuda.device_count())
-        ]
-    if torch.backends.mps.is_available():
-        return [{"name": "mps", "device_name": "Apple GPU (MPS)", "compute_capability": None}]
-    return []
-
-
-def jax_gpus():
-    import jax
-
-    gpus = [d for d in jax.devices() if d.platform == "gpu"]
-    return [{"name": f"gpu:{d.id}", "device_name": d.device_kind, "compute_capability": _capability(d)} for d in gpus]
-
-
-def _capability(device):
-    value = getattr(device, "compute_capability", None)  # '8.6' on CUDA devices
-    return [int(part) for part in str(value).split(".")[:2]] if value else None
-
-
-def gpus(backend=None):
-    """The GPUs the given (default: the active) backend reaches, as `devices.gpu_details` lists them."""
-    backend = backend or active()
-    if backend == "torch":
-        return torch_gpus()
-    if backend == "jax":
-        return jax_gpus()
-    from bigcats.devices import gpu_details
-
-    return gpu_details()
-
-
-def version(backend):
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(backend)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def describe(device):
-    """What the training record says about the backend: its name, version, and the device."""
-    backend = active()
-    return {"backend": backend, "version": version(backend), "device": device}

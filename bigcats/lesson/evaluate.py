@@ -1,4 +1,4 @@
-"""Reloading a saved model, scoring it, and classifying new photos the way it was trained."""
+"""Lesson: reloading a saved model, scoring it, and classifying new photos the way it was trained."""
 
 import json
 import sys
@@ -7,8 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bigcats.clean import TINY_SIDE, check_file, find_unusable, pixel_size, sniff
-from bigcats.data import (
+from bigcats.lesson.clean import (
+    TINY_SIDE,
+    BadImagesError,
+    bad_images_message,
+    check_file,
+    find_unusable,
+    pixel_size,
+    sniff,
+)
+from bigcats.lesson.data import (
     IMAGE_EXTENSIONS,
     class_names,
     count_per_class,
@@ -18,8 +26,7 @@ from bigcats.data import (
     make_dataset,
     split_images,
 )
-from bigcats.saving import file_sha256, history_path, read_labels
-from bigcats.train import BadImagesError, bad_images_message
+from bigcats.lesson.saving import file_sha256, history_path, read_labels
 
 # What `predict` looks for in a folder: what training reads, and WebP, which TensorFlow's decoder
 # also reads and which photos saved from a web page often are.
@@ -98,7 +105,7 @@ def train_if_missing(model_path, data_dir, **settings):
     at model_path yet, so that a notebook that evaluates also runs on its own. A model already
     there is used as it is, never retrained or overwritten. Returns model_path."""
     if not Path(model_path).exists():
-        from bigcats.train import train
+        from bigcats.lesson.train import train
 
         print(
             f"No trained model at {model_path} yet: training one now with the tutorial's settings "
@@ -168,12 +175,12 @@ def metrics(y_true, y_pred, class_names):
     }
 
 
-def evaluate(model_path, data_dir, split=None, mirror=True):
+def evaluate(model_path, data_dir, split=None, mirror=True, splits=None):
     """Load a saved model and score it: see evaluate_model. split=None: `default_split`, whose
     reason the result carries as `split_reason`."""
     model, record = load_trained_model(model_path)
     split, why = (split, "as asked") if split else default_split(record, data_dir)
-    result, items, probabilities = evaluate_model(model, record, data_dir, split, mirror)
+    result, items, probabilities = evaluate_model(model, record, data_dir, split, mirror, splits)
     return {**result, "split_reason": why}, items, probabilities
 
 
@@ -214,16 +221,19 @@ def _model_numbers(record, data_dir):
     return [number[name.lower()] for name in folders]
 
 
-def evaluate_model(model, record, data_dir, split="test", mirror=True):
+def evaluate_model(model, record, data_dir, split="test", mirror=True, splits=None):
     """Score a model on one split of data_dir ('all' for every image). Returns
-    (metrics dict, items, probabilities) so callers can plot the mistakes. mirror: see `classify`."""
+    (metrics dict, items, probabilities) so callers can plot the mistakes. mirror: see `classify`.
+    `splits`: data_dir's splits as `train.checked_splits` gave them, every file already read
+    once; without them, the files are listed, split and checked here."""
     numbers = _model_numbers(record, data_dir)
-    splits = split_images(data_dir)
+    checked = splits is not None
+    splits = splits if checked else split_images(data_dir)
     items = [i for s in splits.values() for i in s] if split == "all" else splits[split]
     items = [(path, numbers[label]) for path, label in items]
     if not items:
         raise ValueError(f"No images in the {split!r} split of {data_dir}.")
-    bad = find_unusable([p for p, _ in items], progress=False)
+    bad = [] if checked else find_unusable([p for p, _ in items], progress=False)
     if bad:  # a bad file would stop model.predict with TensorFlow's decoder error
         raise BadImagesError(bad_images_message(bad, data_dir))
     probabilities = predict_probabilities(model, items, record["image_size"], mirror=mirror)

@@ -1,4 +1,4 @@
-"""Augmentation: every training photo a little different every epoch, so that a CNN trained on a
+"""Lesson: augmentation, every training photo a little different every epoch, so that a CNN trained on a
 few hundred photos learns lions and tigers, not those photos. Two kinds of change:
 
 - a new framing, as another photographer would take it: closer, farther away, wider, taller,

@@ -1,4 +1,4 @@
-"""Checking every image before training, and moving the unusable ones aside with a reason.
+"""Lesson: checking every image before training, and moving the unusable ones aside with a reason.
 
 Each file is fully decoded with TensorFlow's own decoder: header checks (cv2, imghdr, PIL's
 verify) pass truncated JPEGs that then crash training mid-epoch. Nothing is ever deleted or
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from bigcats.data import (
+from bigcats.lesson.data import (
     IMAGE_EXTENSIONS,
     QUARANTINE_MARKER,
     class_names,
@@ -26,7 +26,7 @@ from bigcats.data import (
     is_clutter,
     list_files,
 )
-from bigcats.saving import ctrl_c_waits, why_os_error
+from bigcats.lesson.saving import ctrl_c_waits, why_os_error
 
 MAX_PIXELS = 50_000_000  # above this a file is a decompression bomb or a scan, not a training photo
 TINY_SIDE = 32
@@ -42,6 +42,21 @@ class Check:
 
 
 MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"BM": "BMP"}
+
+
+class BadImagesError(ValueError):
+    """Files that would crash training, named, with the command that moves them aside."""
+
+
+def bad_images_message(bad, data_dir):
+    """What to say about files that training cannot read: each named with why, and the command that moves them aside."""
+    listing = "\n".join(f"  {path}: {reason}" for path, reason in bad[:20])
+    more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+    return (
+        f"{len(bad)} file(s) in {data_dir} cannot be read by TensorFlow (training would crash on them):\n"
+        f"{listing}{more}\n"
+        f"Move them aside (nothing is deleted) with:  python -m bigcats clean {data_dir}"
+    )
 
 
 def _magic_format(head):

@@ -1,0 +1,80 @@
+"""Environment tool: every GPU listing in one place, for each of Keras' backends.
+
+TensorFlow, PyTorch and JAX each list the GPUs they reach in their own way; these give them in
+one form, {name, device_name, compute_capability}, for training (`lesson.devices`), the doctor and
+the training record. Each imports its framework only when called.
+"""
+
+from bigcats.environment.machine import package_version
+
+
+def active():
+    """The backend Keras runs on in this process (imports Keras)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def tensorflow_gpus():
+    """[{name, device_name, compute_capability}] for each GPU TensorFlow sees."""
+    import tensorflow as tf
+
+    details = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        info = tf.config.experimental.get_device_details(gpu)
+        capability = info.get("compute_capability")
+        details.append(
+            {
+                "name": gpu.name,
+                "device_name": info.get("device_name", "unknown GPU"),
+                "compute_capability": list(capability) if capability else None,
+            }
+        )
+    return details
+
+
+def torch_gpus():
+    """[{name, device_name, compute_capability}] for the GPUs PyTorch reaches: CUDA cards, or the
+    Apple GPU (MPS, which has no compute capability)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return [
+            {
+                "name": f"cuda:{i}",
+                "device_name": torch.cuda.get_device_name(i),
+                "compute_capability": list(torch.cuda.get_device_capability(i)),
+            }
+            for i in range(torch.cuda.device_count())
+        ]
+    if torch.backends.mps.is_available():
+        return [{"name": "mps", "device_name": "Apple GPU (MPS)", "compute_capability": None}]
+    return []
+
+
+def jax_gpus():
+    import jax
+
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    return [{"name": f"gpu:{d.id}", "device_name": d.device_kind, "compute_capability": _capability(d)} for d in gpus]
+
+
+def _capability(device):
+    value = getattr(device, "compute_capability", None)  # '8.6' on CUDA devices
+    return [int(part) for part in str(value).split(".")[:2]] if value else None
+
+
+def gpus(backend=None):
+    """The GPUs the given (default: the active) backend reaches, each as `tensorflow_gpus` lists them."""
+    backend = backend or active()
+    if backend == "torch":
+        return torch_gpus()
+    if backend == "jax":
+        return jax_gpus()
+    return tensorflow_gpus()
+
+
+def describe(device):
+    """What the training record says about the backend: its name, version, and the device."""
+    backend = active()
+    return {"backend": backend, "version": package_version(backend), "device": device}
