@@ -92,3 +92,16 @@ def test_setup_writes_the_save_hook_where_jupyter_server_applies_it(tmp_path):
     assert config["ContentsManager"]["pre_save_hook"] == "bigcats.environment.jupyter_hooks.strip_tutorial_outputs"
     assert config["ServerApp"] == {"open_browser": False}
     assert not (config_dir / "jupyter_server_config.d" / "bigcats.json").exists()
+
+
+def test_the_hook_name_earlier_setups_wrote_still_imports():
+    """An environment set up before the package had its parts names the hook by its old path;
+    JupyterLab there must still start after a `git pull` (setup_env writes the new name)."""
+    from traitlets.utils.importstring import import_item
+
+    from bigcats.environment import jupyter_hooks
+    from bigcats.environment.setup_plan import SERVER_SETTINGS
+
+    old = import_item("bigcats.jupyter_hooks.strip_tutorial_outputs")
+    assert old is jupyter_hooks.strip_tutorial_outputs
+    assert import_item(SERVER_SETTINGS["ContentsManager"]["pre_save_hook"]) is old
