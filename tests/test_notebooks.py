@@ -230,7 +230,10 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     assert not (tmp_path / "models" / "lion_tiger_cnn.backup").exists()  # the model is whole: no state to resume
     # augmentation, a shrink two ways, the stem's maps, the curves, overfitting shown
     assert png_count(executed["04_train_cnn"]) == 5
-    assert re.search(r"without augmentation and dropout: training loss \d\.\d{3}", text_of(executed["04_train_cnn"]))
+    assert re.search(
+        r"without augmentation and dropout: training loss \d\.\d{3}, validation loss \d\.\d{3} \(\d+\.\dx\)",
+        text_of(executed["04_train_cnn"]),
+    )
     # 04 trained with the command line's settings (the network itself: test_notebook_code.py)
     import keras
 
@@ -249,7 +252,8 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
     assert 0.0 <= hard <= 1.0 and len(list((tmp_path / "reports" / "stress_test").rglob("*.jpg"))) > 0
     looks = re.findall(r"hard copies, (?:one|two) looks?:\s+accuracy (\d\.\d+)", text05)
     assert len(looks) == 2 and float(looks[1]) == hard  # the two looks are what evaluate_model reports
-    assert png_count(executed["05_evaluate_and_predict"]) == 6  # + the photos read as RGB and as BGR
+    assert png_count(executed["05_evaluate_and_predict"]) == 7  # + the hardest hard copies, the photos as RGB and BGR
+    assert re.search(r"hard copies: \d+ of \d+ misclassified with two looks", text05)
     assert re.search(r"BGR \(wrong\): accuracy \d\.\d+", text05)
     # 06: a figure per device and for the pipeline; no GPU here, and it says so.
     bench = json.loads((tmp_path / "reports" / "benchmark.json").read_text())
@@ -291,7 +295,7 @@ def test_notebook_05_opened_first_trains_the_model_it_needs(tiny_data, tmp_path,
     assert "No trained model at" in text and "training one now" in text
     history = json.loads((tmp_path / "models" / "lion_tiger_cnn.history.json").read_text())
     assert history["epochs_run"] == 1 and history["image_size"] == 32
-    assert re.search(r"accuracy (\d\.\d+)", text) and png_count(executed) == 6
+    assert re.search(r"accuracy (\d\.\d+)", text) and png_count(executed) == 7
 
 
 @pytest.mark.slow
