@@ -14,19 +14,22 @@ rem (bigcats\setup_plan.py decides; TensorFlow stays, for tf.data). WSL2 is Tens
 rem route; this script prints the exact commands where it is the only one.
 rem
 rem Written for cmd.exe: no delayed expansion (a "!" in a folder name would break it), no && or ||
-rem chains (every step checks "if errorlevel 1"), and no variable set and read in one ( ) block.
+rem chains, and no variable set and read in one ( ) block. Every step checks for exactly 0
+rem ("if errorlevel 1" is "1 or more", and a Python that crashes exits with a negative code such
+rem as -1073741819), and every interpreter runs through "call" (a python.bat shim, as pyenv-win
+rem installs, would otherwise never return to this script). tests/test_setup_env_bat.py checks both.
 setlocal EnableExtensions DisableDelayedExpansion
 
 rem Started by a double-click? Then keep the window open at the end, so its messages can be read.
 set "DOUBLE_CLICKED=0"
 echo %cmdcmdline% | findstr /i /c:"%~nx0" >nul 2>&1
-if not errorlevel 1 set "DOUBLE_CLICKED=1"
+if "%ERRORLEVEL%"=="0" set "DOUBLE_CLICKED=1"
 if "%BIGCATS_NO_PAUSE%"=="1" set "DOUBLE_CLICKED=0"
 
 set "HERE=%~dp0"
 if "%HERE:~0,2%"=="\\" goto :unc
 cd /d "%HERE%"
-if errorlevel 1 goto :no_folder
+if not "%ERRORLEVEL%"=="0" goto :no_folder
 
 set "VENV=.venv"
 if not "%BIGCATS_VENV%"=="" set "VENV=%BIGCATS_VENV%"
@@ -59,87 +62,90 @@ goto :failed
 rem --- an environment that is already here --------------------------------------------------
 if exist "%VENV%\bin\python" if not exist "%PYEXE%" goto :linux_venv
 if not exist "%PYEXE%" goto :find_python
-"%PYEXE%" -m bigcats.environment.setup_plan --check-python
-if errorlevel 1 goto :broken_venv
+call "%PYEXE%" -m bigcats.environment.setup_plan --check-python
+if not "%ERRORLEVEL%"=="0" goto :broken_venv
 echo ==^> Reusing the environment in %VENV%
-"%PYEXE%" -m pip --version >nul 2>&1
-if not errorlevel 1 goto :plan
+call "%PYEXE%" -m pip --version >nul 2>&1
+if "%ERRORLEVEL%"=="0" goto :plan
 echo ==^> pip is missing from %VENV% (an interrupted first run?): restoring it
-"%PYEXE%" -m ensurepip --upgrade
-if errorlevel 1 goto :broken_venv
+call "%PYEXE%" -m ensurepip --upgrade
+if not "%ERRORLEVEL%"=="0" goto :broken_venv
 goto :plan
 
 rem --- a Python the pinned packages install on (3.11-3.13, 64-bit) ------------------------------
 :find_python
 set "PY="
-py -3.12 -m bigcats.environment.setup_plan --check-python >nul 2>&1
-if not errorlevel 1 set "PY=py -3.12"
+call py -3.12 -m bigcats.environment.setup_plan --check-python >nul 2>&1
+if "%ERRORLEVEL%"=="0" set "PY=py -3.12"
 if defined PY goto :found_python
-py -3.13 -m bigcats.environment.setup_plan --check-python >nul 2>&1
-if not errorlevel 1 set "PY=py -3.13"
+call py -3.13 -m bigcats.environment.setup_plan --check-python >nul 2>&1
+if "%ERRORLEVEL%"=="0" set "PY=py -3.13"
 if defined PY goto :found_python
-py -3.11 -m bigcats.environment.setup_plan --check-python >nul 2>&1
-if not errorlevel 1 set "PY=py -3.11"
+call py -3.11 -m bigcats.environment.setup_plan --check-python >nul 2>&1
+if "%ERRORLEVEL%"=="0" set "PY=py -3.11"
 if defined PY goto :found_python
-python -m bigcats.environment.setup_plan --check-python >nul 2>&1
-if not errorlevel 1 set "PY=python"
+call python -m bigcats.environment.setup_plan --check-python >nul 2>&1
+if "%ERRORLEVEL%"=="0" set "PY=python"
 if defined PY goto :found_python
 echo No 64-bit Python 3.11-3.13 found: this project's pinned packages (TensorFlow 2.21, Keras 3.15) need one.
 rem any Python there is can say what is wrong with it
-python -m bigcats.environment.setup_plan --check-python 2>nul
+where py >nul 2>&1
+if "%ERRORLEVEL%"=="0" call py -m bigcats.environment.setup_plan --check-python
+where python >nul 2>&1
+if "%ERRORLEVEL%"=="0" call python -m bigcats.environment.setup_plan --check-python
 echo Install Python 3.12:  winget install Python.Python.3.12   (or: py install 3.12, or python.org)
 echo then open a NEW terminal window (this one does not see the new Python yet) and run setup_env.bat again.
 goto :failed
 
 :found_python
 echo ==^> Checking this machine before the download (Python, long paths, Visual C++ runtime, AVX)
-%PY% -m bigcats.environment.setup_plan --preflight
-if errorlevel 1 goto :failed
+call %PY% -m bigcats.environment.setup_plan --preflight
+if not "%ERRORLEVEL%"=="0" goto :failed
 echo ==^> Creating the environment in %VENV% with %PY%
-%PY% -m venv "%VENV%"
-if errorlevel 1 goto :step_failed
+call %PY% -m venv "%VENV%"
+if not "%ERRORLEVEL%"=="0" goto :step_failed
 
 rem --- what this machine gets, decided before the ~700 MB install ---------------------------
 rem bigcats\setup_plan.py decides (the same logic as setup_env.sh, tested for Windows, WSL2,
 rem Linux and macOS): extra packages on stdout, advice on stderr.
 :plan
 echo ==^> Checking this machine for a GPU route
-"%PYEXE%" -m bigcats.environment.setup_plan %PLAN_FLAGS% > "%PLAN%"
-if errorlevel 1 goto :step_failed
+call "%PYEXE%" -m bigcats.environment.setup_plan %PLAN_FLAGS% > "%PLAN%"
+if not "%ERRORLEVEL%"=="0" goto :step_failed
 set "EXTRA="
 set /p EXTRA=<"%PLAN%"
 del "%PLAN%" >nul 2>&1
 
 echo ==^> Installing the pinned packages (requirements.txt)
-"%PYEXE%" -m pip install --disable-pip-version-check -r requirements.txt
-if errorlevel 1 goto :step_failed
+call "%PYEXE%" -m pip install --disable-pip-version-check -r requirements.txt
+if not "%ERRORLEVEL%"=="0" goto :step_failed
 if not defined EXTRA goto :package
 echo ==^> Installing %EXTRA%
-"%PYEXE%" -m pip install --disable-pip-version-check %EXTRA%
-if errorlevel 1 goto :step_failed
+call "%PYEXE%" -m pip install --disable-pip-version-check %EXTRA%
+if not "%ERRORLEVEL%"=="0" goto :step_failed
 
 :package
 echo ==^> Installing the bigcats package (editable)
-"%PYEXE%" -m pip install --disable-pip-version-check --no-deps -e .
-if errorlevel 1 goto :step_failed
+call "%PYEXE%" -m pip install --disable-pip-version-check --no-deps -e .
+if not "%ERRORLEVEL%"=="0" goto :step_failed
 echo ==^> Registering the Jupyter kernel "Python (bigcats)"
 rem --sys-prefix: the kernel belongs to this environment; another copy's setup cannot re-point it
-"%PYEXE%" -m ipykernel install --sys-prefix --name bigcats --display-name "Python (bigcats)"
-if errorlevel 1 goto :step_failed
-"%PYEXE%" -m bigcats.environment.setup_plan --lab-settings
-if errorlevel 1 goto :step_failed
+call "%PYEXE%" -m ipykernel install --sys-prefix --name bigcats --display-name "Python (bigcats)"
+if not "%ERRORLEVEL%"=="0" goto :step_failed
+call "%PYEXE%" -m bigcats.environment.setup_plan --lab-settings
+if not "%ERRORLEVEL%"=="0" goto :step_failed
 rem the backend where the command line and the kernel read it (KERAS_BACKEND set by hand still wins)
-"%PYEXE%" -m bigcats.environment.setup_plan %PLAN_FLAGS% --save-backend
-if errorlevel 1 goto :step_failed
+call "%PYEXE%" -m bigcats.environment.setup_plan %PLAN_FLAGS% --save-backend
+if not "%ERRORLEVEL%"=="0" goto :step_failed
 git rev-parse --git-dir >nul 2>&1
-if errorlevel 1 goto :import_check
+if not "%ERRORLEVEL%"=="0" goto :import_check
 echo ==^> Keeping notebook outputs out of git (nbstripout as this clone's git filter)
 "%VENV%\Scripts\nbstripout" --install
 git config filter.nbstripout.extrakeys "metadata.language_info.version"
 :import_check
 echo ==^> Importing TensorFlow once (the step that fails if a DLL, the C++ runtime or AVX is missing)
-"%PYEXE%" -c "import tensorflow as tf; print('TensorFlow', tf.__version__, 'imports')"
-if errorlevel 1 goto :no_import
+call "%PYEXE%" -c "import tensorflow as tf; print('TensorFlow', tf.__version__, 'imports')"
+if not "%ERRORLEVEL%"=="0" goto :no_import
 
 echo.
 echo Done. Next:
