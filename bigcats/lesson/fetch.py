@@ -79,7 +79,7 @@ def download(url, destination, progress=True, timeout=60):
                     initial=have if resumed else 0,
                     unit="B",
                     unit_scale=True,
-                    desc=f"Downloading {destination.name}",
+                    desc=f"Downloading {destination.name.removesuffix('.archive')}",  # the name the server gives
                     disable=not progress,
                 ) as bar,
             ):
