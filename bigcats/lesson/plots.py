@@ -7,6 +7,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
+def _per_epoch(ax, quantity):
+    """The axes of a per-epoch curve: labelled, a light grid, a legend."""
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(quantity)
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
 def plot_history(history, title="Training"):
     """Loss and accuracy per epoch, training vs validation."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -15,10 +23,7 @@ def plot_history(history, title="Training"):
         ax.plot(epochs, history[metric], "o-", label=f"training {metric}")
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], "s--", label=f"validation {metric}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        _per_epoch(ax, metric)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -26,17 +31,14 @@ def plot_history(history, title="Training"):
 
 def plot_runs(runs, title="Loss per epoch, two runs"):
     """Training (dashed) and validation (solid) loss per epoch of several runs on one plot,
-    {run name: history}: where a run's validation loss climbs while its training loss falls, it
+    {run name: history}: where a run's training loss falls far below its validation loss, it
     memorises its training photos."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for (name, history), colour in zip(runs.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
         epochs = np.arange(1, len(history["loss"]) + 1)
         ax.plot(epochs, history["loss"], "--", color=colour, label=f"{name}: training")
         ax.plot(epochs, history["val_loss"], "o-", color=colour, label=f"{name}: validation")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    _per_epoch(ax, "loss")
     ax.set_title(title)
     fig.tight_layout()
     return fig
