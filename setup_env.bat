@@ -8,10 +8,11 @@ rem   setup_env.bat --backend torch^|jax^|tensorflow
 rem                          Keras' backend, instead of the one chosen for this machine
 rem
 rem The truth about GPUs here: TensorFlow 2.10 was the last release with GPU support on native
-rem Windows; TensorFlow 2.21 (what this project uses) runs on the CPU here. With an NVIDIA card
-rem PyTorch's CUDA build takes (Turing or newer, driver 580+), Keras trains on PyTorch instead
-rem (bigcats\setup_plan.py decides; TensorFlow stays, for tf.data). WSL2 is TensorFlow's GPU
-rem route; this script prints the exact commands where it is the only one.
+rem Windows; TensorFlow 2.21 (what this project uses) runs on the CPU here. Keras trains on PyTorch
+rem instead where one of its builds takes the GPU: NVIDIA Turing or newer with driver 580+ (CUDA 13),
+rem Maxwell to Volta (GTX 9xx/10xx, Titan V) with driver 527.41+ (CUDA 12.6), Intel Arc (XPU);
+rem bigcats\environment\setup_plan.py decides, and TensorFlow stays, for tf.data. WSL2 is
+rem TensorFlow's GPU route; this script prints the exact commands where it is the only one.
 rem
 rem Written for cmd.exe: no delayed expansion (a "!" in a folder name would break it), no && or ||
 rem chains, and no variable set and read in one ( ) block. Every step checks for exactly 0
@@ -21,9 +22,16 @@ rem installs, would otherwise never return to this script). tests/test_setup_env
 setlocal EnableExtensions DisableDelayedExpansion
 
 rem Started by a double-click? Then keep the window open at the end, so its messages can be read.
+rem Explorer starts "cmd.exe /c" with this file's name; so does PowerShell (.\setup_env.bat), whose
+rem window stays open, and which puts the user's own module folder first in PSModulePath. The
+rem command line is read with delayed expansion only here, so a folder named with "&" cannot break it.
 set "DOUBLE_CLICKED=0"
-echo %cmdcmdline% | findstr /i /c:"%~nx0" >nul 2>&1
-if "%ERRORLEVEL%"=="0" set "DOUBLE_CLICKED=1"
+setlocal EnableDelayedExpansion
+set "STARTED_ALONE=0"
+set "CMDLINE=!cmdcmdline!"
+if /i not "!CMDLINE:%~nx0=!"=="!CMDLINE!" if /i not "!CMDLINE: /c =!"=="!CMDLINE!" set "STARTED_ALONE=1"
+if defined PSModulePath if defined USERPROFILE if /i not "!PSModulePath:%USERPROFILE%=!"=="!PSModulePath!" set "STARTED_ALONE=0"
+endlocal & set "DOUBLE_CLICKED=%STARTED_ALONE%"
 if "%BIGCATS_NO_PAUSE%"=="1" set "DOUBLE_CLICKED=0"
 
 set "HERE=%~dp0"
@@ -122,6 +130,9 @@ if not "%ERRORLEVEL%"=="0" goto :step_failed
 if not defined EXTRA goto :package
 echo ==^> Installing %EXTRA%
 call "%PYEXE%" -m pip install --disable-pip-version-check %EXTRA%
+if not "%ERRORLEVEL%"=="0" goto :step_failed
+rem pip takes an installed 2.14.1+cpu for torch==2.14.1: check the build is the plan's (setup_plan.py)
+call "%PYEXE%" -m bigcats.environment.setup_plan %PLAN_FLAGS% --check-build
 if not "%ERRORLEVEL%"=="0" goto :step_failed
 
 :package

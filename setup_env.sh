@@ -6,7 +6,8 @@
 #   ./setup_env.sh --metal    on Apple silicon, add tensorflow-metal (the Apple GPU plugin)
 #   ./setup_env.sh --backend torch|jax|tensorflow
 #                             Keras' backend, instead of the one chosen for this machine (TensorFlow,
-#                             or PyTorch where only it reaches the GPU: Blackwell cards, Apple silicon)
+#                             or PyTorch where only it reaches the GPU: Blackwell, AMD Radeon and
+#                             Instinct through ROCm, Intel Arc through XPU, Apple silicon)
 #
 # Environment: PYTHON=/path/to/python3.x picks the interpreter; BIGCATS_VENV picks the folder.
 set -euo pipefail
@@ -87,6 +88,8 @@ if [ -n "$EXTRA" ]; then
   say "Installing $EXTRA"
   # shellcheck disable=SC2086  # EXTRA is a space-separated list of requirements
   "${PIP[@]}" install $EXTRA
+  # pip takes an installed 2.14.1+cpu for torch==2.14.1: check the build is the plan's
+  "$VENV/bin/python" -m bigcats.environment.setup_plan --check-build ${PLAN_FLAGS[@]+"${PLAN_FLAGS[@]}"} || exit 1
 fi
 
 say "Installing the bigcats package (editable: your changes to bigcats/ take effect at once)"

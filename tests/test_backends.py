@@ -25,15 +25,17 @@ def nvidia(system, card, **facts):
 def test_native_windows_with_an_ampere_card_trains_on_pytorchs_cuda_build_from_its_own_index():
     p = plan(nvidia("Windows", RTX_3060, windows_build=22631), "2.21.0")
     assert p.backend == "torch" and p.gpu == "cuda"
-    assert p.packages == ["-r", "requirements-torch.txt", "--index-url", "https://download.pytorch.org/whl/cu130"]
+    # the build pinned with its label: an installed 2.14.1+cpu satisfies a bare torch==2.14.1
+    assert p.packages == ["torch==2.14.1+cu130", "--index-url", "https://download.pytorch.org/whl/cu130"]
     assert "no GPU support on native Windows" in p.backend_reason and "RTX 3060" in p.messages[0]
 
 
 def test_native_windows_with_a_pascal_card_or_an_old_driver_gets_the_cpu_and_the_wsl2_route():
-    pascal = plan(nvidia("Windows", GTX_1080), "2.21.0")
-    assert pascal.backend == "tensorflow" and pascal.gpu == "cpu" and pascal.packages == []
-    text = "\n".join(pascal.messages)
-    assert "start at compute capability 7.5" in text and "6.1" in text and "wsl --install -d Ubuntu" in text
+    old_pascal = plan(nvidia("Windows", {**GTX_1080, "driver": (516, 94)}), "2.21.0")
+    assert old_pascal.backend == "tensorflow" and old_pascal.gpu == "cpu" and old_pascal.packages == []
+    text = "\n".join(old_pascal.messages)
+    assert "CUDA 12.6 build" in text and "527.41 or newer" in text and "516.94" in text
+    assert "6.1" in text and "wsl --install -d Ubuntu" in text
     old = plan(nvidia("Windows", {**RTX_3060, "driver": (546, 1)}), "2.21.0")
     assert old.backend == "tensorflow" and "580 or newer" in old.messages[0] and "546.1" in old.messages[0]
     unknown = plan(Machine("Windows", nvidia_smi_ok=True), "2.21.0")  # a driver too old to say its card
@@ -45,7 +47,7 @@ def test_linux_keeps_tensorflow_where_it_reaches_the_card_and_takes_torch_for_bl
     assert ampere.backend == "tensorflow" and ampere.packages == ["tensorflow[and-cuda]==2.21.0"]
     blackwell = plan(nvidia("Linux", RTX_5090), "2.21.0")
     assert blackwell.backend == "torch" and blackwell.gpu == "cuda"
-    assert blackwell.packages == ["-r", "requirements-torch.txt"]  # PyPI's Linux wheel is the CUDA build
+    assert blackwell.packages == ["torch==2.14.1+cu130", "--index-url", "https://download.pytorch.org/whl/cu130"]
     assert "no kernels for compute capability 12.0" in blackwell.backend_reason
     forced = plan(nvidia("Linux", RTX_5090), "2.21.0", backend="tensorflow")
     assert forced.backend == "tensorflow" and "fail at the first kernel" in "\n".join(forced.messages)
@@ -59,7 +61,7 @@ def test_linux_keeps_tensorflow_where_it_reaches_the_card_and_takes_torch_for_bl
 
 def test_macos_apple_silicon_trains_on_the_apple_gpu_through_torch_unless_metal_is_asked_for():
     apple = plan(Machine("Darwin", "arm64"), "2.21.0")
-    assert apple.backend == "torch" and apple.gpu == "mps" and apple.packages == ["-r", "requirements-torch.txt"]
+    assert apple.backend == "torch" and apple.gpu == "mps" and apple.packages == ["torch==2.14.1"]  # one build
     metal = plan(Machine("Darwin", "arm64"), "2.21.0", metal=True, python_version=(3, 12))
     assert metal.backend == "tensorflow" and metal.packages == ["tensorflow-metal"]
     intel = plan(Machine("Darwin", "x86_64"), "2.21.0")

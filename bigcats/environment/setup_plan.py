@@ -21,16 +21,23 @@ from pathlib import Path
 
 from bigcats.environment.machine import (
     BACKENDS,
+    CUDA12_DRIVER_MIN,
+    INTEL_XPU_NAMES,
     KERNEL_TRANSPORT,
     LEGACY_WINDOWS_GPU,
+    ROCM_OVERRIDES,
     SUPPORTED_PYTHON,
     TENSORFLOW_CUDA,
     TENSORFLOW_CUDA_WHEELS,
     TENSORFLOW_DRIVER_MIN,
     TORCH_CUDA_MIN,
     TORCH_DRIVER_MIN,
+    TORCH_LEGACY_CUDA,
+    TORCH_ROCM,
+    gpu_adapters,
     is_wsl,
     nvidia_gpu,
+    package_version,
     version_numbers,
 )
 
@@ -50,16 +57,18 @@ class Machine:
     nvidia_smi_ok: bool = False  # nvidia-smi runs and lists a GPU
     windows_build: int = 0  # Windows only
     wsl_installed: bool = False  # Windows only: a WSL Linux distribution is installed (`wsl -l -q`)
-    gpu: str = ""  # the first NVIDIA GPU's name, as nvidia-smi gives it
-    compute_capability: tuple = ()  # (8, 6); () where nvidia-smi cannot say (drivers before 510)
-    driver: tuple = ()  # (560, 94)
+    gpu: str = ""  # the GPU's name, as nvidia-smi, lspci or Windows gives it
+    compute_capability: tuple = ()  # NVIDIA: (8, 6); () where nvidia-smi cannot say (drivers before 510)
+    driver: tuple = ()  # NVIDIA: (560, 94)
+    gpu_vendor: str = ""  # nvidia, amd or intel: whose GPU setup plans for ('' with none)
+    gfx_target: str = ""  # AMD on Linux: 'gfx1100', as the amdgpu kernel driver lists it
 
 
 @dataclass
 class Plan:
     packages: list = field(default_factory=list)  # extra pip requirements, beyond requirements.txt
     messages: list = field(default_factory=list)  # what to tell the person running setup
-    gpu: str = "cpu"  # cuda, metal, mps or cpu: what training will run on
+    gpu: str = "cpu"  # cuda, rocm, xpu, mps, metal or cpu: what training will run on
     supported: bool = True  # False: the pinned TensorFlow has no wheel here
     python_version: tuple = (3, 12)  # the Python the environment is built with
     backend: str = "tensorflow"  # KERAS_BACKEND for this environment: tensorflow, torch or jax
@@ -112,7 +121,9 @@ def plan(m, tf_version, cpu_only=False, metal=False, python_version=tuple(sys.ve
         return _chosen_backend(m, p, backend, cpu_only)
     if backend is None and not cpu_only and not metal and _torch_reaches_the_gpu(m):
         return _torch_route(m, p)
-    if m.system == "Linux" and m.nvidia_smi_ok and not cpu_only:
+    if _other_vendor_without_route(m, cpu_only, metal):
+        p.messages += _other_vendor_cpu(m)
+    elif m.system == "Linux" and m.nvidia_smi_ok and not cpu_only:
         _linux_nvidia(m, p, tf_version)
     elif m.system == "Linux" and cpu_only:
         p.messages.append("--cpu: TensorFlow will use the CPU only.")
@@ -124,14 +135,14 @@ def plan(m, tf_version, cpu_only=False, metal=False, python_version=tuple(sys.ve
         )
     elif m.system == "Linux":
         p.messages.append(
-            "No NVIDIA driver found (nvidia-smi): TensorFlow will use the CPU. Every notebook still runs."
+            "No NVIDIA driver found (nvidia-smi): TensorFlow will use the CPU. Every notebook still runs; " + HOSTED
         )
     elif m.system == "Darwin" and m.machine != "arm64":
         p.supported = False
         p.messages.append(
             f"Intel Mac: TensorFlow {tf_version} publishes no wheel for Intel Macs (2.16 was the last), "
             "so this environment cannot be built here. Use an Apple-silicon Mac, a Linux machine or VM, "
-            "or a hosted notebook service."
+            "or " + HOSTED
         )
     elif m.system == "Darwin":
         p.messages += _macos(m, metal, p)
@@ -144,6 +155,10 @@ def plan(m, tf_version, cpu_only=False, metal=False, python_version=tuple(sys.ve
     return p
 
 
+def _other_vendor_without_route(m, cpu_only, metal):
+    return not (cpu_only or metal or m.nvidia_smi_ok) and m.gpu_vendor in ("amd", "intel") and m.system != "Darwin"
+
+
 def _linux_nvidia(m, p, tf_version):
     low, high = TENSORFLOW_CUDA
     if m.compute_capability and m.compute_capability < low:
@@ -151,7 +166,9 @@ def _linux_nvidia(m, p, tf_version):
             f"{_card(m)}: compute capability {_dotted(m.compute_capability)}. TensorFlow 2.17 and newer have no "
             f"kernels below {_dotted(low)}, and PyTorch's CUDA 13 builds start at {_dotted(TORCH_CUDA_MIN)}: "
             "training runs on the CPU."
-        )
+            + ("" if _legacy_cuda_problem(m) else " `--backend torch` installs PyTorch's CUDA 12.6 build instead, "
+               "which still has kernels for it.")
+        )  # fmt: skip
         return
     p.packages.append(f"tensorflow[and-cuda]=={tf_version}")
     p.gpu = "cuda"
@@ -183,26 +200,40 @@ def _dotted(version):
 
 
 def _torch_reaches_the_gpu(m):
-    """Where Keras reaches the GPU through PyTorch and not through TensorFlow: native Windows
-    and Blackwell with a card and driver PyTorch's CUDA 13 builds take, and Apple silicon."""
-    if m.system == "Linux" and not (m.compute_capability and m.compute_capability > TENSORFLOW_CUDA[1]):
-        return False
-    return _torch_device(m) != "cpu"
+    """Where Keras reaches the GPU through PyTorch and not through TensorFlow: native Windows with
+    an NVIDIA card and driver one of PyTorch's CUDA builds takes, Blackwell, AMD GPUs whose gfx
+    target the ROCm build has kernels for, Intel Arc, and Apple silicon."""
+    device, _ = _torch_build(m)
+    if device == "cuda" and m.system == "Linux":
+        return bool(m.compute_capability) and m.compute_capability > TENSORFLOW_CUDA[1]
+    return device != "cpu" and (device != "rocm" or m.gfx_target in TORCH_ROCM["targets"])
 
 
 def _torch_device(m, cpu_only=False):
-    """Where PyTorch's build for this machine trains: mps (Apple silicon), cuda or cpu."""
-    if cpu_only:
-        return "cpu"
-    if m.system == "Darwin" and m.machine == "arm64":
-        return "mps"
-    if m.system in ("Windows", "Linux") and m.nvidia_smi_ok and not _torch_cuda_problem(m):
-        return "cuda"
-    return "cpu"
+    """Where PyTorch's build for this machine trains: cuda, rocm, xpu, mps or cpu."""
+    return _torch_build(m, cpu_only)[0]
+
+
+def _torch_build(m, cpu_only=False):
+    """(device, build): where PyTorch trains here and the local version label of the build that
+    does it (cu130, cu126, rocm7.2, xpu, cpu; '' on macOS, whose one build drives the Apple GPU)."""
+    if m.system == "Darwin":
+        return ("mps" if m.machine == "arm64" and not cpu_only else "cpu"), ""
+    if cpu_only or m.system not in ("Windows", "Linux"):
+        return "cpu", "cpu"
+    if m.nvidia_smi_ok:
+        if not _torch_cuda_problem(m):
+            return "cuda", "cu130"
+        return ("cuda", TORCH_LEGACY_CUDA["build"]) if not _legacy_cuda_problem(m) else ("cpu", "cpu")
+    if m.gpu_vendor == "amd" and m.system == "Linux" and m.gfx_target:
+        return "rocm", TORCH_ROCM["build"]
+    if m.gpu_vendor == "intel" and any(word in m.gpu for word in INTEL_XPU_NAMES):
+        return "xpu", "xpu"
+    return "cpu", "cpu"
 
 
 def _torch_cuda_problem(m):
-    """Why PyTorch's CUDA build cannot use this NVIDIA GPU ('' where it can)."""
+    """Why PyTorch's CUDA 13 build cannot use this NVIDIA GPU ('' where it can)."""
     if not m.compute_capability or not m.driver:
         return "nvidia-smi does not say this card's compute capability (its driver predates 510)"
     if m.compute_capability < TORCH_CUDA_MIN:
@@ -218,42 +249,127 @@ def _torch_cuda_problem(m):
     return ""
 
 
+def _legacy_cuda_problem(m):
+    """Why PyTorch's CUDA 12.6 build, kept for the cards CUDA 13 left out, cannot serve this one."""
+    if not m.compute_capability or not m.driver or m.compute_capability >= TORCH_CUDA_MIN:
+        return _torch_cuda_problem(m)
+    if m.compute_capability < TORCH_LEGACY_CUDA["lowest"]:
+        return f"{_card(m)} (compute capability {_dotted(m.compute_capability)}) is older than any PyTorch build"
+    lowest = CUDA12_DRIVER_MIN["Windows" if m.system == "Windows" else "Linux"]
+    if m.driver < lowest:
+        return (
+            f"PyTorch's CUDA 12.6 build (the last for compute capability {_dotted(m.compute_capability)}) needs "
+            f"NVIDIA driver {_dotted(lowest)} or newer; this one is {_dotted(m.driver)}: update it "
+            "(nvidia.com/drivers), then run setup again"
+        )
+    return ""
+
+
+def torch_pin(requirements=TORCH_REQUIREMENTS):
+    """'2.14.1' from requirements-torch.txt."""
+    match = re.search(r"^torch==([\w.]+)", Path(requirements).read_text(), re.M)
+    return match.group(1) if match else None
+
+
 def _torch_packages(m, cpu_only=False):
-    """pip arguments for the torch route: requirements-torch.txt from the index that has the
-    right build (PyPI's Windows wheel is the CPU build; PyPI's Linux one is the CUDA build)."""
-    packages = ["-r", TORCH_REQUIREMENTS.name]
-    device = _torch_device(m, cpu_only)
-    if m.system == "Windows" and device == "cuda":
-        packages += ["--index-url", TORCH_INDEX + "/cu130"]
-    elif m.system in ("Windows", "Linux") and device == "cpu":
-        packages += ["--index-url", TORCH_INDEX + "/cpu"]
-    return packages
+    """pip arguments for the torch route: the build pinned with its label (2.14.1+cu130; an installed
+    2.14.1+cpu satisfies a bare ==2.14.1, so a re-run after a driver update would keep it), from
+    PyTorch's index for that build (PyPI's Windows wheel is the CPU build, its Linux one CUDA 13)."""
+    _, build = _torch_build(m, cpu_only)
+    if not build:
+        return [f"torch=={torch_pin()}"]
+    return [f"torch=={torch_pin()}+{build}", "--index-url", f"{TORCH_INDEX}/{build}"]
+
+
+HOSTED = "a hosted notebook with a free GPU (docs/install.md#a-free-gpu-in-a-hosted-notebook)."
+GPU_NAMES = {"cuda": "the NVIDIA GPU", "rocm": "the AMD GPU (ROCm)", "xpu": "the Intel GPU (XPU)",
+             "mps": "the Apple GPU", "cpu": "the CPU"}  # fmt: skip
 
 
 def _torch_route(m, p):
     p.backend = "torch"
     p.packages = _torch_packages(m)
-    if m.system == "Darwin":
-        p.gpu = "mps"
+    p.gpu = _torch_device(m)
+    if p.gpu == "mps":
         p.backend_reason = "TensorFlow 2.21 reaches the Apple GPU only through tensorflow-metal (tested up to 2.18)"
         p.messages.append(
             "Apple silicon: Keras will train on PyTorch, whose macOS build drives the Apple GPU (MPS). "
             "`./setup_env.sh --metal` installs tensorflow-metal instead, to train with TensorFlow."
         )
         return p
-    p.gpu = "cuda"
+    if p.gpu in ("rocm", "xpu"):
+        p.backend_reason = (
+            f"TensorFlow's wheel drives NVIDIA GPUs only; PyTorch's {p.gpu.upper()} build drives this one"
+        )
+        p.messages.append(_other_vendor_route(m, p.gpu))
+        return p
     if m.system == "Windows":
         p.backend_reason = "TensorFlow 2.11 and newer have no GPU support on native Windows"
     else:
         p.backend_reason = (
             f"the TensorFlow 2.21 wheel has no kernels for compute capability {_dotted(m.compute_capability)}"
         )
+    legacy = _torch_build(m)[1] == TORCH_LEGACY_CUDA["build"]
     p.messages.append(
         f"{_card(m)} (compute capability {_dotted(m.compute_capability)}, driver {_dotted(m.driver)}): "
-        f"{p.backend_reason}, so Keras will train on PyTorch's CUDA build (KERAS_BACKEND=torch). "
-        "TensorFlow stays installed, on the CPU, for tf.data."
+        f"{p.backend_reason}, so Keras will train on PyTorch's "
+        + ("CUDA 12.6 build, the last with kernels for this card" if legacy else "CUDA build")
+        + " (KERAS_BACKEND=torch). TensorFlow stays installed, on the CPU, for tf.data."
     )
     return p
+
+
+def _other_vendor_route(m, device):
+    name = m.gpu or {"rocm": "This AMD GPU", "xpu": "This Intel GPU"}[device]
+    if device == "rocm":
+        return (
+            f"{name} ({m.gfx_target}): Keras will train on PyTorch's ROCm build (KERAS_BACKEND=torch), which "
+            "drives AMD GPUs through its `cuda` device and brings ROCm's libraries in the wheel; it needs the amdgpu "
+            "kernel driver (found) and your user in the `render` and `video` groups (`sudo usermod -aG render,video "
+            "$USER`, then log in again). Untested on AMD hardware here."
+        )
+    return (
+        f"{name}: Keras will train on PyTorch's XPU build (KERAS_BACKEND=torch), which needs Intel's GPU driver: "
+        "on Windows the Intel Arc & Iris Xe Graphics driver (intel.com), on Linux the client GPU packages of "
+        "Intel's 'Installing Client GPUs' guide (level-zero, intel-opencl-icd). Untested on Intel GPUs here."
+    )
+
+
+def _other_vendor_cpu(m):
+    """Why an AMD or Intel GPU without a route here trains on the CPU, and what would change that."""
+    name = m.gpu or f"An {m.gpu_vendor.upper() if m.gpu_vendor == 'amd' else 'Intel'} GPU"
+    if m.gpu_vendor == "intel":
+        return [
+            f"{name}: PyTorch's XPU build drives Intel Arc (A- and B-series, Core Ultra's Arc graphics) and Data "
+            "Center GPU Max" + ("" if m.gpu else " (lspci, from pciutils, would name this one)")
+            + "; TensorFlow trains on the CPU here. Every notebook still runs; " + HOSTED
+        ]  # fmt: skip
+    if m.system == "Windows":
+        return [
+            f"{name} on native Windows: PyTorch publishes no ROCm build for Windows. AMD's own preview wheels "
+            "(repo.radeon.com: RX 7000/9000 and Ryzen AI, Python 3.12 only) pin their own torch, not this project's, "
+            "so setup leaves them out and TensorFlow trains on the CPU (docs/install.md#amd-radeon-and-instinct). "
+            "GPU routes: Linux, or " + HOSTED
+        ]
+    if not m.gfx_target:
+        return [
+            f"{name}, but the amdgpu kernel driver offers it no compute queue (no /sys/class/kfd): TensorFlow "
+            "trains on the CPU. A Radeon RX 6000 or newer needs a kernel with amdgpu (any current distribution) "
+            "and /dev/kfd; then run setup again (docs/install.md#amd-radeon-and-instinct)."
+        ]
+    override = ROCM_OVERRIDES.get(m.gfx_target)
+    lines = [
+        f"{name} ({m.gfx_target}): PyTorch's ROCm build has no kernels for {m.gfx_target}, so TensorFlow "
+        "trains on the CPU."
+    ]
+    if override:
+        lines.append(
+            f"  HSA_OVERRIDE_GFX_VERSION={override} makes ROCm run the kernels of a close chip on it: not supported by "
+            "AMD, it works for many and crashes or computes wrong for some. To try: `./setup_env.sh --backend "
+            f"torch`, `export HSA_OVERRIDE_GFX_VERSION={override}`, then `python -m bigcats doctor`, which checks a "
+            "training step against the CPU (docs/install.md#amd-radeon-and-instinct)."
+        )
+    return lines
 
 
 def _chosen_backend(m, p, backend, cpu_only):
@@ -267,8 +383,9 @@ def _chosen_backend(m, p, backend, cpu_only):
         cuda = m.system == "Linux" and m.nvidia_smi_ok and not cpu_only and not _torch_cuda_problem(m)
         p.packages += [f"jax[cuda13]=={jax_pin()}"] if cuda else []
         p.gpu = "cuda" if cuda else "cpu"
-    where = {"cuda": "the NVIDIA GPU", "mps": "the Apple GPU", "cpu": "the CPU"}[p.gpu]
-    p.messages.append(f"--backend {backend}: Keras will train on {backend}, on {where}.")
+    p.messages.append(f"--backend {backend}: Keras will train on {backend}, on {GPU_NAMES[p.gpu]}.")
+    if p.gpu == "rocm" and m.gfx_target not in TORCH_ROCM["targets"]:
+        p.messages += _other_vendor_cpu(m)[1:] or [f"{m.gfx_target}: no kernels in the ROCm build; it may fail."]
     if m.nvidia_smi_ok and p.gpu == "cpu" and not cpu_only:
         p.messages.append(
             f"Its GPU build does not fit this machine: {_torch_cuda_problem(m) or 'none for ' + m.system}."
@@ -298,8 +415,8 @@ def _macos(m, metal, p):
 
 def _windows(m):
     if not m.nvidia_smi_ok:
-        return ["No NVIDIA driver found: TensorFlow runs on the CPU. Every notebook still works."]
-    problem = _torch_cuda_problem(m)
+        return ["No NVIDIA driver found: TensorFlow runs on the CPU. Every notebook still works; " + HOSTED]
+    problem = _legacy_cuda_problem(m)
     lines = [
         "NVIDIA GPU found, but TensorFlow 2.11 and newer have no GPU support on native Windows"
         + (f", and {problem}" if problem else "")
@@ -555,6 +672,7 @@ def this_interpreter(project_dir):
 def this_machine():
     system = platform.system()
     nvidia = nvidia_gpu()
+    other = () if nvidia else preferred_adapter(gpu_adapters(system))
     return Machine(
         system=system,
         machine=platform.machine(),
@@ -562,16 +680,33 @@ def this_machine():
         nvidia_smi_ok=nvidia is not None,
         windows_build=sys.getwindowsversion().build if system == "Windows" else 0,
         wsl_installed=system == "Windows" and bool(_wsl_distributions()),
-        gpu=nvidia[0] if nvidia else "",
+        gpu=nvidia[0] if nvidia else (other[1] if other else ""),
         compute_capability=nvidia[1] if nvidia else (),
         driver=nvidia[2] if nvidia else (),
+        gpu_vendor="nvidia" if nvidia else (other[0] if other else ""),
+        gfx_target=other[2] if other else "",
     )
+
+
+def preferred_adapter(adapters):
+    """The (vendor, name, gfx target) setup plans for where nvidia-smi found no NVIDIA GPU: an AMD GPU
+    the ROCm build has kernels for, then an Intel one the XPU build drives, then any AMD or Intel
+    GPU (to say why it trains on the CPU); () with none."""
+
+    def rank(adapter):
+        vendor, name, target = adapter
+        return (vendor == "amd" and target in TORCH_ROCM["targets"],
+                vendor == "intel" and any(word in name for word in INTEL_XPU_NAMES), vendor == "amd")  # fmt: skip
+
+    candidates = [adapter for adapter in adapters if adapter[0] in ("amd", "intel")]
+    return max(candidates, key=rank) if candidates else ()
 
 
 def machine_from_file(path):
     """A Machine from a JSON description: {"system": "Windows", "machine": "AMD64", "gpu":
-    "NVIDIA GeForce RTX 3060", "compute_capability": "8.6", "driver": "581.57"} (any other
-    Machine field may be given too); a `gpu` means nvidia-smi works."""
+    "NVIDIA GeForce RTX 3060", "compute_capability": "8.6", "driver": "581.57"}, or {"system":
+    "Linux", "gpu_vendor": "amd", "gpu": "AMD Radeon RX 7900 XTX", "gfx_target": "gfx1100"} (any
+    other Machine field may be given too); an NVIDIA `gpu` means nvidia-smi works."""
     import json
 
     facts = json.loads(Path(path).read_text())
@@ -585,8 +720,28 @@ def machine_from_file(path):
         )
     for name in ("compute_capability", "driver"):
         facts[name] = version_numbers(str(facts.get(name, "")))
-    facts.setdefault("nvidia_smi_ok", bool(facts.get("gpu")))
+    facts.setdefault("gpu_vendor", "nvidia" if facts.get("gpu") else "")
+    facts.setdefault("nvidia_smi_ok", bool(facts.get("gpu")) and facts["gpu_vendor"] == "nvidia")
+    if facts["gpu_vendor"] not in ("", "nvidia", "amd", "intel"):
+        raise SystemExit(f"{path}: gpu_vendor is nvidia, amd or intel, not {facts['gpu_vendor']!r}")
     return Machine(**facts)
+
+
+def torch_build_problem(result, installed):
+    """What is wrong with the installed PyTorch for this plan: '' where it is the planned build (or
+    the plan has none). pip takes an installed 2.14.1+cpu for a bare torch==2.14.1 (PEP 440 ignores
+    the local label), so this is checked after installing, by the version's label."""
+    wanted = next((package.split("==", 1)[1] for package in result.packages if package.startswith("torch==")), None)
+    if wanted is None or installed == wanted:
+        return ""
+    index = result.packages[result.packages.index("--index-url") + 1] if "--index-url" in result.packages else ""
+    again = f'pip install --force-reinstall "torch=={wanted}"' + (f" --index-url {index}" if index else "")
+    return (
+        f"PyTorch {installed or 'is not installed'}"
+        + (" is installed" if installed else "")
+        + f", but this machine's plan is torch {wanted} (Keras would train on the wrong device). "
+        + f"Run setup again, or in the environment: {again}"
+    )
 
 
 def plan_json(m, result):
@@ -622,6 +777,9 @@ def main(argv=None):
     parser.add_argument(
         "--save-backend", action="store_true", help="only: save the plan's backend in the environment and its kernel"
     )
+    parser.add_argument(
+        "--check-build", action="store_true", help="only: is the installed PyTorch the plan's build? (exit 1 if not)"
+    )
     args = parser.parse_args(argv)
     if args.lab_settings:
         print(f"JupyterLab settings: {write_lab_settings()}", file=sys.stderr)
@@ -640,6 +798,12 @@ def main(argv=None):
         for path in save_choice(result.backend, result.backend_reason):
             print(f"Keras backend {result.backend} ({result.backend_reason}): {path}", file=sys.stderr)
         return 0
+    if args.check_build:
+        problem = torch_build_problem(result, package_version("torch"))
+        print(
+            f"ERROR: {problem}" if problem else f"PyTorch build: {package_version('torch') or 'none'}", file=sys.stderr
+        )
+        return 1 if problem else 0
     if args.json:
         print(plan_json(machine, result))
         return 0 if result.supported else 3
