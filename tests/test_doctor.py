@@ -225,3 +225,45 @@ def test_a_ptxas_on_path_matters_only_where_xla_compiles_for_a_gpu():
     assert not [f for f in without if "ptxas" in f["message"]]  # no GPU: nothing for XLA to compile there
     with_gpu = diagnose({**facts(gpus=[gpu((8, 6))], smi="x", driver="580.82"), **on_path})
     assert [f for f in with_gpu if "ptxas" in f["message"]]
+
+
+# --- PyTorch's ROCm and XPU builds: the doctor's findings from their probes (the smoke test itself
+# runs on the CPU here: tests/test_backends.py)
+
+LINUX_AMD = dict(system="Linux", build={"is_cuda_build": True})
+RX_7900 = {"name": "cuda:0", "device_name": "AMD Radeon RX 7900 XTX (gfx1100)", "compute_capability": None}
+ARC_A770 = {"name": "xpu:0", "device_name": "Intel(R) Arc(TM) A770 Graphics", "compute_capability": None}
+ROCM_PROBE = {"ok": True, "version": "2.14.1+rocm7.2", "cuda": None, "hip": "7.2.53211", "xpu": False}
+XPU_PROBE = {"ok": True, "version": "2.14.1+xpu", "cuda": None, "hip": None, "xpu": True}
+
+
+@pytest.mark.parametrize("probe, card", [(ROCM_PROBE, RX_7900), (XPU_PROBE, ARC_A770)], ids=["rocm", "xpu"])
+def test_rocm_and_xpu_gpus_that_pass_the_smoke_test_are_working(probe, card):
+    smoke = {"status": "passed", "gpus": [{"device": card["name"], "ok": True, "error": ""}], "findings": []}
+    findings = diagnose(on_torch({**probe, "gpus": [card]}, smoke, **LINUX_AMD))
+    assert not [f for f in findings if f["severity"] == "error"]
+    said = "\n".join(f["message"] for f in findings)
+    assert f"sees 1 GPU(s): {card['device_name']}" in said and "PyTorch GPU smoke test passed" in said
+
+
+def test_a_rocm_or_xpu_build_that_sees_no_gpu_names_the_permission_or_the_driver():
+    (rocm,) = [f for f in diagnose(on_torch({**ROCM_PROBE, "gpus": []}, **LINUX_AMD)) if f["severity"] == "error"]
+    assert "ROCm build but sees no AMD GPU" in rocm["message"] and "usermod -aG render,video" in rocm["fix"]
+    (xpu,) = [f for f in diagnose(on_torch({**XPU_PROBE, "gpus": []}, **LINUX_AMD)) if f["severity"] == "error"]
+    assert "XPU build but sees no Intel GPU" in xpu["message"] and "Intel's GPU driver" in xpu["fix"]
+
+
+def test_a_gfx_target_outside_the_rocm_build_fails_the_smoke_test_and_is_explained():
+    from bigcats.environment.doctor import format_report, report
+    from bigcats.environment.tf_errors import explain
+
+    text = "RuntimeError: HIP error: invalid device function"
+    rx_6700 = {**RX_7900, "device_name": "AMD Radeon RX 6700 XT (gfx1031)"}
+    smoke = {"status": "failed", "gpus": [{"device": "cuda:0", "ok": False, "error": text}], "findings": explain(text)}
+    rep = report(on_torch({**ROCM_PROBE, "gpus": [rx_6700]}, smoke, **LINUX_AMD))
+    errors = [f for f in rep["findings"] if f["severity"] == "error"]
+    assert any("real work on it failed" in f["message"] for f in errors)
+    assert any("HSA_OVERRIDE_GFX_VERSION" in f["fix"] for f in errors)
+    assert "PyTorch     2.14.1+rocm7.2 (ROCm (HIP 7.2.53211)); GPUs: AMD Radeon RX 6700 XT (gfx1031)" in format_report(
+        rep
+    )

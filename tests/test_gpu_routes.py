@@ -271,3 +271,40 @@ def test_a_machine_file_with_an_unknown_vendor_is_refused(tmp_path):
 
 def test_the_probe_reads_nothing_on_a_machine_without_these_files(tmp_path):
     assert machine.linux_adapters(str(tmp_path / "none"), str(tmp_path / "none"), lspci_text="") == []
+
+
+def fake_torch(hip=None, cuda_names=(), xpu_names=()):
+    """What PyTorch's ROCm, CUDA and XPU builds answer, for the listing the doctor and training use."""
+    cuda = types.SimpleNamespace(
+        is_available=lambda: bool(cuda_names),
+        device_count=lambda: len(cuda_names),
+        get_device_name=lambda index: cuda_names[index],
+        get_device_capability=lambda index: (11, 0) if hip else (8, 6),
+        get_device_properties=lambda index: types.SimpleNamespace(gcnArchName="gfx1100:sramecc-:xnack-"),
+    )
+    xpu = types.SimpleNamespace(
+        is_available=lambda: bool(xpu_names),
+        device_count=lambda: len(xpu_names),
+        get_device_name=lambda index: xpu_names[index],
+    )
+    mps = types.SimpleNamespace(is_available=lambda: False)
+    return types.SimpleNamespace(
+        cuda=cuda, xpu=xpu, backends=types.SimpleNamespace(mps=mps), version=types.SimpleNamespace(hip=hip)
+    )
+
+
+def test_pytorch_lists_amd_gpus_with_their_gfx_target_and_intel_gpus_as_xpu(monkeypatch):
+    from bigcats.environment.gpus import torch_gpus
+
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(hip="7.2.53211", cuda_names=["AMD Radeon RX 7900 XTX"]))
+    assert torch_gpus() == [
+        {"name": "cuda:0", "device_name": "AMD Radeon RX 7900 XTX (gfx1100)", "compute_capability": None}
+    ]
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(xpu_names=["Intel(R) Arc(TM) A770 Graphics"]))
+    assert torch_gpus() == [
+        {"name": "xpu:0", "device_name": "Intel(R) Arc(TM) A770 Graphics", "compute_capability": None}
+    ]
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda_names=["NVIDIA GeForce RTX 3060"]))
+    assert torch_gpus()[0]["compute_capability"] == [8, 6]
+    monkeypatch.setitem(sys.modules, "torch", fake_torch())
+    assert torch_gpus() == []

@@ -45,6 +45,18 @@ CASES = [
     ("avx", "Illegal instruction (core dumped)", "AVX"),
     ("dll", "ImportError: DLL load failed while importing _pywrap_tensorflow_internal: A dynamic link library (DLL) "
             "initialization routine failed.", "Visual C++ runtime"),
+    # PyTorch's other GPU builds, as pytorch/pytorch#164346, #145433 and the ROCm threads cited beside each entry print them
+    ("hip gfx", "RuntimeError: HIP error: invalid device function\nHIP kernel errors might be asynchronously reported at "
+                "some other API call, so the stacktrace below might be incorrect.\nFor debugging consider passing "
+                "AMD_SERIALIZE_KERNEL=3", "no kernels for this AMD GPU's gfx target"),
+    ("hip none", "RuntimeError: No HIP GPUs are available", "sees no AMD GPU"),
+    ("hip fault", "Memory access fault by GPU node-2 (Agent handle: 0x56468ab3bb50) on address 0x7fe55fb03000. Reason: "
+                  "Page not present or supervisor privilege.\nAborted (core dumped)", "faulted on a memory access"),
+    ("xpu driver", "torch/xpu/__init__.py:60: UserWarning: Failed to initialize XPU devices. The driver may not be "
+                   "installed, installed incorrectly, or incompatible with the current setup. (Triggered internally at "
+                   "/pytorch/c10/xpu/XPUFunctions.cpp:109.)", "no working Intel GPU driver"),
+    ("pascal on cu130", "UserWarning: NVIDIA GeForce GTX 1080 with CUDA capability sm_61 is not compatible with the "
+                        "current PyTorch installation.", "only in its CUDA 12.6 build"),
 ]  # fmt: skip
 
 
@@ -54,6 +66,12 @@ def test_each_known_failure_is_explained_with_a_fix(text, words):
     errors = [f for f in findings if f["severity"] == "error"]
     assert errors and any(words in f["message"] for f in errors), findings
     assert all(f["fix"] for f in findings)
+
+
+def test_the_rocm_override_is_offered_with_its_risk_and_the_guard_that_checks_it():
+    (finding,) = explain("RuntimeError: HIP error: invalid device function")
+    assert "HSA_OVERRIDE_GFX_VERSION" in finding["fix"] and "10.3.0" in finding["fix"]
+    assert "wrong answers" in finding["fix"] and "python -m bigcats doctor" in finding["fix"]
 
 
 def test_harmless_start_up_lines_are_said_to_be_harmless_and_nothing_else():

@@ -81,12 +81,15 @@ print(json.dumps(results))
 """
 
 # PyTorch's facts and its smoke test, for Keras on torch (`bigcats.environment.backends`): the same work on
-# each GPU torch reaches (CUDA or the Apple GPU), checked against torch's CPU.
+# each GPU torch reaches (NVIDIA's or AMD's as `cuda`, Intel's as `xpu`, or the Apple GPU), checked
+# against torch's CPU.
 TORCH_PROBE = """
 import json
 import torch
 from bigcats.environment.gpus import torch_gpus
-print(json.dumps({"version": torch.__version__, "cuda": torch.version.cuda, "gpus": torch_gpus()}))
+xpu = getattr(getattr(torch, "xpu", None), "_is_compiled", lambda: False)()
+print(json.dumps({"version": torch.__version__, "cuda": torch.version.cuda, "hip": torch.version.hip, "xpu": xpu,
+                  "gpus": torch_gpus()}))
 """
 TORCH_SMOKE_TEST = """
 import json
@@ -307,14 +310,16 @@ def _torch_findings(facts):
     if probe["gpus"]:
         names = ", ".join(g["device_name"] for g in probe["gpus"])
         found.append(_finding("info", f"PyTorch {probe['version']} sees {len(probe['gpus'])} GPU(s): {names}."))
+    elif probe.get("hip") or probe.get("xpu"):
+        found.append(_other_vendor_sees_none(probe))
     elif facts.get("nvidia_smi") is not None:
         cpu_build = not probe.get("cuda")
         found.append(_finding(
             "error",
             f"An NVIDIA driver works (nvidia-smi) but PyTorch {probe['version']} sees no GPU"
             + (": it is the CPU build." if cpu_build else "."),
-            "Run setup_env again: it installs PyTorch's CUDA build (requirements-torch.txt) from the index for this "
-            "machine." if cpu_build else "Check the driver (580 or newer for PyTorch's CUDA 13 build): `nvidia-smi`.",
+            "Run setup_env again: it installs the CUDA build of the torch requirements-torch.txt pins, with the "
+            "build's label, from the index for this machine, and checks it." if cpu_build else "Check the driver (580 or newer for PyTorch's CUDA 13 build): `nvidia-smi`.",
         ))  # fmt: skip
     else:
         found.append(_finding("info", f"PyTorch {probe['version']} sees no GPU: training runs on the CPU."))
@@ -328,6 +333,25 @@ def _torch_findings(facts):
                               "The findings below say why, where they can."))  # fmt: skip
         found += smoke.get("findings", [])
     return found
+
+
+def _other_vendor_sees_none(probe):
+    """PyTorch's ROCm or XPU build that lists no GPU: the driver or the permissions, not the build."""
+    if probe.get("hip"):
+        return _finding(
+            "error",
+            f"PyTorch {probe['version']} is the ROCm build but sees no AMD GPU: the amdgpu driver offers this user "
+            "none (/dev/kfd and /dev/dri/renderD* belong to the render and video groups).",
+            "`sudo usermod -aG render,video $USER`, log out and in, then `python -m bigcats doctor` "
+            "(docs/install.md#amd-radeon-and-instinct).",
+        )
+    return _finding(
+        "error",
+        f"PyTorch {probe['version']} is the XPU build but sees no Intel GPU: Intel's GPU driver is missing or too "
+        "old, or this Intel GPU is not one the build drives (Arc, Core Ultra's Arc graphics, Data Center GPU Max).",
+        "Install Intel's GPU driver (Windows: 'Intel Arc & Iris Xe Graphics' from intel.com; Linux: Intel's "
+        "'Installing Client GPUs' guide), then `python -m bigcats doctor` (docs/install.md#intel-arc-and-core-ultra).",
+    )
 
 
 def _environment_findings(facts):
@@ -585,6 +609,15 @@ def report(facts=None):
     return {**facts, "findings": diagnose(facts)}
 
 
+def _torch_build(probe):
+    """'CUDA 13.0', 'ROCm (HIP 7.2.53211)', 'XPU' or 'CPU build': what this PyTorch was built for."""
+    if probe.get("hip"):
+        return f"ROCm (HIP {probe['hip']})"
+    if probe.get("cuda"):
+        return f"CUDA {probe['cuda']}"
+    return "XPU" if probe.get("xpu") else "CPU build"
+
+
 def format_report(rep):
     """`report()`'s dict as the text `python -m bigcats doctor` prints: facts, then findings with fixes."""
     lines = [
@@ -610,7 +643,7 @@ def format_report(rep):
     torch = rep.get("torch_probe") or {}
     if torch.get("ok"):
         gpus = ", ".join(g["device_name"] for g in torch["gpus"]) or "none visible to PyTorch"
-        lines.append(f"PyTorch     {torch['version']} (CUDA {torch.get('cuda') or 'n/a'}); GPUs: {gpus}")
+        lines.append(f"PyTorch     {torch['version']} ({_torch_build(torch)}); GPUs: {gpus}")
     smoke = rep.get("torch_smoke_test") or {}
     if smoke:
         lines.append(f"torch smoke {smoke['status']}" + (f" ({smoke['reason']})" if smoke.get("reason") else ""))

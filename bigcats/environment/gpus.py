@@ -34,22 +34,34 @@ def tensorflow_gpus():
 
 
 def torch_gpus():
-    """[{name, device_name, compute_capability}] for the GPUs PyTorch reaches: CUDA cards, or the
-    Apple GPU (MPS, which has no compute capability)."""
+    """[{name, device_name, compute_capability}] for the GPUs PyTorch reaches: NVIDIA cards, AMD
+    ones through its ROCm build (which drives them as `cuda` devices, named here with their gfx
+    target and no compute capability), Intel ones through its XPU build, or the Apple GPU (MPS)."""
     import torch
 
     if torch.cuda.is_available():
+        return [_torch_cuda_gpu(torch, index) for index in range(torch.cuda.device_count())]
+    xpu = getattr(torch, "xpu", None)
+    if xpu is not None and xpu.is_available():
         return [
-            {
-                "name": f"cuda:{i}",
-                "device_name": torch.cuda.get_device_name(i),
-                "compute_capability": list(torch.cuda.get_device_capability(i)),
-            }
-            for i in range(torch.cuda.device_count())
+            {"name": f"xpu:{index}", "device_name": xpu.get_device_name(index), "compute_capability": None}
+            for index in range(xpu.device_count())
         ]
     if torch.backends.mps.is_available():
         return [{"name": "mps", "device_name": "Apple GPU (MPS)", "compute_capability": None}]
     return []
+
+
+def _torch_cuda_gpu(torch, index):
+    name = torch.cuda.get_device_name(index)
+    if torch.version.hip:  # ROCm: get_device_capability gives the gfx numbers, not NVIDIA's scale
+        architecture = torch.cuda.get_device_properties(index).gcnArchName.split(":")[0]
+        return {"name": f"cuda:{index}", "device_name": f"{name} ({architecture})", "compute_capability": None}
+    return {
+        "name": f"cuda:{index}",
+        "device_name": name,
+        "compute_capability": list(torch.cuda.get_device_capability(index)),
+    }
 
 
 def jax_gpus():

@@ -69,17 +69,55 @@ KNOWN_FAILURES = [
         "error",
         "This PyTorch is the CPU build: a plain `pip install torch` on Windows gets it from PyPI, which has no CUDA "
         "build for Windows.",
-        "Run setup_env.bat again: it installs PyTorch's CUDA build from PyTorch's own index "
-        "(pip install -r requirements-torch.txt --index-url https://download.pytorch.org/whl/cu130).",
+        "Run setup_env.bat again: it installs the CUDA build its plan names, pinned with its label, from PyTorch's "
+        'own index, and checks it after installing (pip install "torch==2.14.1+cu130" --index-url '
+        "https://download.pytorch.org/whl/cu130; +cu126 for Maxwell to Volta).",
     ),
     (
         r"no kernel image is available for execution on the device|with CUDA capability sm_\d+ is not compatible "
         r"with the current PyTorch installation",
         "error",
         "This PyTorch build has no GPU code for this card: PyTorch's CUDA 13 builds start at compute capability 7.5 "
-        "(Turing); older cards (Pascal, Volta) are not in them.",
-        "Train on the CPU (setup_env --cpu); on Windows, WSL2 gives TensorFlow on the GPU for compute capability "
-        "6.0-9.0 (docs/install.md#which-backend-trains-on-your-gpu).",
+        "(Turing); older cards (Maxwell, Pascal, Volta) are only in its CUDA 12.6 build.",
+        "Run setup_env again: for compute capability 5.0-7.0 its plan installs torch 2.14.1+cu126 (driver 527.41 "
+        "or newer); or train on the CPU (docs/install.md#which-backend-trains-on-your-gpu).",
+    ),
+    (
+        r"HIP error: invalid device function|hipErrorInvalidDeviceFunction|hipErrorNoBinaryForGpu",
+        "error",
+        "PyTorch's ROCm build has no kernels for this AMD GPU's gfx target (its wheels carry gfx900-gfx950 "
+        "Instinct and gfx1030, gfx110x, gfx115x, gfx120x Radeon), so the first kernel fails "
+        "(pytorch/pytorch#164346, ROCm/legacy-rocm-build#2536).",
+        "Train on the CPU, or try HSA_OVERRIDE_GFX_VERSION before starting Python: 10.3.0 on RDNA2 (gfx1031-gfx1036: "
+        "RX 6600/6700), 11.0.0 on gfx1103 (Radeon 780M). It makes ROCm run a close chip's kernels: AMD calls it a "
+        "debugging switch, not a fix, and it can crash or give wrong answers, so run `python -m bigcats doctor` "
+        "after setting it (docs/install.md#amd-radeon-and-instinct).",
+    ),
+    (
+        r"Memory access fault by GPU node",
+        "error",
+        "The AMD GPU faulted on a memory access. With HSA_OVERRIDE_GFX_VERSION set, the usual cause is an override "
+        "that does not fit this chip (ROCm/legacy-rocm-build#5238, ollama/ollama#8851).",
+        "`echo $HSA_OVERRIDE_GFX_VERSION`: unset it, or set the value for this chip's family (10.3.0 RDNA2, 11.0.0 "
+        "RDNA3), then run `python -m bigcats doctor`; without an override, update the kernel and amdgpu firmware.",
+    ),
+    (
+        r"No HIP GPUs are available",
+        "error",
+        "PyTorch's ROCm build sees no AMD GPU: the amdgpu driver offers none to this user (/dev/kfd or "
+        "/dev/dri/renderD* not readable), or none is there (AUTOMATIC1111/stable-diffusion-webui#16681, "
+        "ROCm/vllm#893).",
+        "`ls -l /dev/kfd /dev/dri/renderD*`; add yourself to their groups: `sudo usermod -aG render,video $USER`, "
+        "then log out and in. In a container, pass --device=/dev/kfd --device=/dev/dri and the render group.",
+    ),
+    (
+        r"Failed to initialize XPU devices|XPU device count is zero",
+        "error",
+        "PyTorch's XPU build found no working Intel GPU driver (pytorch/pytorch#145433, #147226), so Keras trains "
+        "on the CPU.",
+        "Install Intel's GPU driver: on Windows the 'Intel Arc & Iris Xe Graphics' driver (intel.com), on Linux "
+        "the client GPU packages of Intel's 'Installing Client GPUs' guide (level-zero, intel-opencl-icd); then "
+        "`python -m bigcats doctor`. Older Intel graphics (UHD, Iris Xe) are not among the XPU build's GPUs.",
     ),
     (
         r"Segmentation fault.*triton|triton.*Segmentation fault|triton/knobs\.py",
