@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -309,3 +310,42 @@ def test_the_gpu_report_runs_keras_on_torch_without_tensorflow(tmp_path):
     assert [(row["precision"], row["batch"]) for row in torch["rows"]] == [("float32", 2), ("mixed_float16", 2)]
     assert all(row["model_images_per_second"] > 0 and row["augmented_share"] > 0 for row in torch["rows"])
     assert "torch float32       batch   2" in done.stdout
+
+
+TENSORFLOWS_VIEW = """
+import json, sys
+import bigcats  # the kernel imports it before any cell
+import tensorflow as tf
+from tensorflow.python.eager import context
+at_import = [d.name for d in context.context()._visible_device_list]  # [] until set, or the runtime starts
+list(tf.data.Dataset.range(8).map(lambda x: x * 2).batch(4))  # a tf.data pipeline, as the lessons build
+print(json.dumps({"set": at_import, "logical_gpus": len(tf.config.list_logical_devices("GPU"))}))
+"""
+
+
+@pytest.mark.parametrize(
+    "backend, shown, hidden",
+    [("jax", "0", True), ("torch", "0", True), ("tensorflow", "0", False), ("jax", "1", False)],
+)  # fmt: skip
+def test_tensorflow_is_shown_no_gpu_before_any_pipeline_where_another_backend_trains(backend, shown, hidden):
+    """TensorFlow's device list is set, to the CPU alone, the moment it is imported where Keras
+    trains on torch or JAX; left as TensorFlow finds it where TensorFlow trains, or where the
+    doctor asks for TensorFlow's own view. (This machine has no GPU: what is checked is that the
+    visible devices were set, before the pipeline started TensorFlow's runtime.)"""
+    env = {**os.environ, "KERAS_BACKEND": backend, "BIGCATS_SHOW_TENSORFLOW_GPUS": shown}
+    run = subprocess.run([sys.executable, "-c", TENSORFLOWS_VIEW], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    view = json.loads(run.stdout.strip().splitlines()[-1])
+    assert view["logical_gpus"] == 0
+    assert view["set"] == (["/physical_device:CPU:0"] if hidden else [])
+
+
+def test_tensorflow_started_before_bigcats_is_told_it_may_hold_the_gpu():
+    from bigcats.environment.backends import hide_gpus_from_tensorflow
+
+    def refuse(devices, device_type):  # what TensorFlow raises once its runtime has claimed the devices
+        raise RuntimeError("Visible devices cannot be modified after being initialized")
+
+    started_tensorflow = types.SimpleNamespace(config=types.SimpleNamespace(set_visible_devices=refuse))
+    with pytest.warns(UserWarning, match="import bigcats or keras before tensorflow"):
+        assert hide_gpus_from_tensorflow(started_tensorflow) is False

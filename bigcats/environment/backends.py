@@ -41,10 +41,38 @@ def use_saved_choice(prefix=sys.prefix):
     saved = saved_choice(prefix)
     if saved and not os.environ.get("KERAS_BACKEND"):
         os.environ["KERAS_BACKEND"] = saved["backend"]
-    if os.environ.get("KERAS_BACKEND", "").strip().lower() == "torch":
+    backend = os.environ.get("KERAS_BACKEND", "").strip().lower()
+    if backend == "torch":
         load_triton_first()
     if importlib.util.find_spec("torch") is not None:
         quiet_about_no_driver()
+    if backend in ("torch", "jax") and os.environ.get(SHOW_TENSORFLOW_GPUS) != "1":
+        import wrapt
+
+        wrapt.register_post_import_hook(hide_gpus_from_tensorflow, "tensorflow")
+
+
+# Set to 1 where TensorFlow's own view of the GPUs is wanted beside another backend (the doctor's probes)
+SHOW_TENSORFLOW_GPUS = "BIGCATS_SHOW_TENSORFLOW_GPUS"
+
+
+def hide_gpus_from_tensorflow(tf):
+    """Where Keras trains on torch or JAX, TensorFlow is there for tf.data only, and its first op
+    would claim nearly all of a GPU it can see (its allocator reserves the memory up front), leaving
+    the training backend short; so the moment TensorFlow is imported, it is shown no GPU. True where
+    that worked; False where TensorFlow had already started (imported before bigcats), said once."""
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:
+        import warnings
+
+        warnings.warn(
+            "TensorFlow started before bigcats, so it may hold GPU memory that Keras' backend needs. Restart the "
+            "kernel (or Python) and import bigcats or keras before tensorflow.",
+            stacklevel=2,
+        )
+        return False
+    return True
 
 
 def quiet_about_no_driver():

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bigcats.environment.backends import saved_choice
+from bigcats.environment.backends import SHOW_TENSORFLOW_GPUS, saved_choice
 from bigcats.environment.machine import (
     BACKENDS,
     CUDA12_DRIVER_MIN,
@@ -144,11 +144,18 @@ def project_root():
     return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
 
 
-def _child(code, timeout):
-    """(returncode, stdout, stderr) of `code` run by this Python in a fresh process."""
+def _child(code, timeout, framework="tensorflow"):
+    """(returncode, stdout, stderr) of `code` run by this Python in a fresh process; TensorFlow's
+    children see the GPUs TensorFlow sees, whatever Keras trains on (`backends.hide_gpus_from_tensorflow`)."""
+    shown = {SHOW_TENSORFLOW_GPUS: "1"} if framework.lower() == "tensorflow" else {}
     try:
         done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=project_root() or None
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=project_root() or None,
+            env={**os.environ, **shown},
         )
     except subprocess.TimeoutExpired as expired:
         return None, "", f"did not finish in {timeout} s (it hung). {expired.stderr or ''}"
@@ -170,7 +177,7 @@ def probe_tensorflow(timeout=180, code=PROBE, framework="tensorflow"):
     """TensorFlow's version, build info and GPUs, read by `import tensorflow` in a child process:
     {ok: True, version, build, gpus}, or {ok: False, error, output} when that import fails.
     With code=TORCH_PROBE, framework="torch": PyTorch's {version, cuda, gpus}."""
-    returncode, out, err = _child(code, timeout)
+    returncode, out, err = _child(code, timeout, framework)
     if returncode == 0:
         try:
             return {"ok": True, **json.loads(out.strip().splitlines()[-1])}
@@ -186,7 +193,7 @@ def gpu_smoke_test(gpus, timeout=300, code=SMOKE_TEST, framework="TensorFlow"):
     framework="PyTorch": the same on the GPUs PyTorch reaches."""
     if not gpus:
         return {"status": "skipped", "reason": f"no GPU is visible to {framework}, so there is nothing to run it on"}
-    returncode, out, err = _child(code, timeout)
+    returncode, out, err = _child(code, timeout, framework)
     try:
         results = json.loads(out.strip().splitlines()[-1]) if returncode == 0 else None
     except (ValueError, IndexError):
