@@ -284,6 +284,24 @@ def cmd_tutorial(args):
     return 0
 
 
+def cmd_hosted_setup(args):
+    from bigcats.environment.hosted import hosted_notebook, install_lacking
+    from bigcats.environment.machine import nvidia_gpu
+    from bigcats.lesson.data import has_photos
+
+    installed, kept = install_lacking()
+    print(f"{hosted_notebook() or 'This Python'}: installed " + (", ".join(installed) or "nothing (it has them all)"))
+    for line in kept:
+        print(f"kept the notebook's own {line}")
+    if not has_photos(DEFAULT_DATA):
+        from bigcats.lesson.fetch import fetch_for_tutorial
+
+        print(fetch_for_tutorial(DEFAULT_DATA)[1])
+    gpu = nvidia_gpu()
+    print(f"GPU: {gpu[0]}" if gpu else "No GPU here: in Colab, Runtime > Change runtime type > T4 GPU, then run again.")
+    return 0
+
+
 def _one_look_option(parser):
     parser.add_argument(
         "--one-look",
@@ -461,6 +479,14 @@ def _add_tutorial(commands):
     p.set_defaults(func=cmd_tutorial)
 
 
+def _add_hosted_setup(commands):
+    p = commands.add_parser(
+        "hosted-setup",
+        help="in Colab or Kaggle: install what the hosted notebook lacks (never its TensorFlow or CUDA), fetch the photos",
+    )
+    p.set_defaults(func=cmd_hosted_setup)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m bigcats", description="Lions vs tigers on the GPU: the tutorial's tools."
@@ -475,6 +501,7 @@ def build_parser():
         _add_predict,
         _add_benchmark,
         _add_tutorial,
+        _add_hosted_setup,
     ):
         add(commands)
     return parser

@@ -233,8 +233,14 @@ def test_a_ptxas_on_path_matters_only_where_xla_compiles_for_a_gpu():
 LINUX_AMD = dict(system="Linux", build={"is_cuda_build": True})
 RX_7900 = {"name": "cuda:0", "device_name": "AMD Radeon RX 7900 XTX (gfx1100)", "compute_capability": None}
 ARC_A770 = {"name": "xpu:0", "device_name": "Intel(R) Arc(TM) A770 Graphics", "compute_capability": None}
-ROCM_PROBE = {"ok": True, "version": "2.14.1+rocm7.2", "cuda": None, "hip": "7.2.53211", "xpu": False}
-XPU_PROBE = {"ok": True, "version": "2.14.1+xpu", "cuda": None, "hip": None, "xpu": True}
+ROCM_PROBE = {
+    "ok": True,
+    "version": "2.14.1+rocm7.2",
+    "cuda": None,
+    "hip": "7.2.53211",
+    "build": "ROCm (HIP 7.2.53211)",
+}
+XPU_PROBE = {"ok": True, "version": "2.14.1+xpu", "cuda": None, "hip": None, "build": "XPU"}
 
 
 @pytest.mark.parametrize("probe, card", [(ROCM_PROBE, RX_7900), (XPU_PROBE, ARC_A770)], ids=["rocm", "xpu"])

@@ -286,10 +286,14 @@ def fake_torch(hip=None, cuda_names=(), xpu_names=()):
         is_available=lambda: bool(xpu_names),
         device_count=lambda: len(xpu_names),
         get_device_name=lambda index: xpu_names[index],
+        _is_compiled=lambda: bool(xpu_names),
     )
     mps = types.SimpleNamespace(is_available=lambda: False)
     return types.SimpleNamespace(
-        cuda=cuda, xpu=xpu, backends=types.SimpleNamespace(mps=mps), version=types.SimpleNamespace(hip=hip)
+        cuda=cuda,
+        xpu=xpu,
+        backends=types.SimpleNamespace(mps=mps),
+        version=types.SimpleNamespace(hip=hip, cuda="13.0" if cuda_names and not hip else None),
     )
 
 

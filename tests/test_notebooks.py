@@ -58,8 +58,9 @@ def test_notebook_shape(path):
     assert "next steps" in nb.cells[-1].source.lower()
     if path.stem >= "03":
         assert "## Exercises" in nb.cells[-1].source, "notebooks from 03 on end with exercises"
-    first_code = next(c for c in nb.cells if c.cell_type == "code")
-    assert "hide_harmless_lines()" in first_code.source, "the first code cell hides TensorFlow's start-up lines"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "hosted" in code[0].metadata.get("tags", []), "the first code cell acts in Colab and Kaggle only"
+    assert "hide_harmless_lines()" in code[1].source, "the next one hides TensorFlow's start-up lines"
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert not re.search(r"^\s*[!%]\s*pip\b", source, re.M), "no pip install cells"
     assert not re.search(r"[\"'](/|[A-Za-z]:\\\\)(home|Users|root|work|tmp)", source), "no absolute paths"
@@ -201,9 +202,10 @@ def test_every_notebook_runs_in_order_on_tiny_data(tiny_data, tmp_path, monkeypa
         assert all(text.strip() for text in red), f"{name}: an empty stderr output"
         assert not [text for text in red if PROGRESS_TEXT.search(text)], f"{name}: a progress bar as text on stderr"
         assert not FLOAT_NOISE.search(text_of(notebook)), f"{name}: {FLOAT_NOISE.search(text_of(notebook))}"
-        first = next(c for c in notebook.cells if c.cell_type == "code")
+        hosted, first = [c for c in notebook.cells if c.cell_type == "code"][:2]
+        assert hosted.outputs == [], f"{name}: the Colab cell did something outside Colab"
         shown = [o.get("data", {}).get("text/plain") for o in first.outputs]
-        assert "True" not in shown, f"{name}: the first cell shows a bare True"
+        assert "True" not in shown, f"{name}: the kernel-check cell shows a bare True"
     # 01: the report names the installed TensorFlow; the start-up lines are shown once, explained.
     assert "TensorFlow 2." in text_of(executed["01_environment_check"])
     assert "harmless: " in text_of(executed["01_environment_check"])

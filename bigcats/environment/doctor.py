@@ -87,9 +87,9 @@ TORCH_PROBE = """
 import json
 import torch
 from bigcats.environment.gpus import torch_gpus
-xpu = getattr(getattr(torch, "xpu", None), "_is_compiled", lambda: False)()
-print(json.dumps({"version": torch.__version__, "cuda": torch.version.cuda, "hip": torch.version.hip, "xpu": xpu,
-                  "gpus": torch_gpus()}))
+from bigcats.environment.gpus import torch_build
+print(json.dumps({"version": torch.__version__, "cuda": torch.version.cuda, "hip": torch.version.hip,
+                  "build": torch_build(), "gpus": torch_gpus()}))
 """
 TORCH_SMOKE_TEST = """
 import json
@@ -317,7 +317,7 @@ def _torch_findings(facts):
     if probe["gpus"]:
         names = ", ".join(g["device_name"] for g in probe["gpus"])
         found.append(_finding("info", f"PyTorch {probe['version']} sees {len(probe['gpus'])} GPU(s): {names}."))
-    elif probe.get("hip") or probe.get("xpu"):
+    elif probe.get("hip") or probe.get("build") == "XPU":
         found.append(_other_vendor_sees_none(probe))
     elif facts.get("nvidia_smi") is not None:
         cpu_build = not probe.get("cuda")
@@ -616,15 +616,6 @@ def report(facts=None):
     return {**facts, "findings": diagnose(facts)}
 
 
-def _torch_build(probe):
-    """'CUDA 13.0', 'ROCm (HIP 7.2.53211)', 'XPU' or 'CPU build': what this PyTorch was built for."""
-    if probe.get("hip"):
-        return f"ROCm (HIP {probe['hip']})"
-    if probe.get("cuda"):
-        return f"CUDA {probe['cuda']}"
-    return "XPU" if probe.get("xpu") else "CPU build"
-
-
 def format_report(rep):
     """`report()`'s dict as the text `python -m bigcats doctor` prints: facts, then findings with fixes."""
     lines = [
@@ -650,7 +641,7 @@ def format_report(rep):
     torch = rep.get("torch_probe") or {}
     if torch.get("ok"):
         gpus = ", ".join(g["device_name"] for g in torch["gpus"]) or "none visible to PyTorch"
-        lines.append(f"PyTorch     {torch['version']} ({_torch_build(torch)}); GPUs: {gpus}")
+        lines.append(f"PyTorch     {torch['version']} ({torch.get('build', 'build unknown')}); GPUs: {gpus}")
     smoke = rep.get("torch_smoke_test") or {}
     if smoke:
         lines.append(f"torch smoke {smoke['status']}" + (f" ({smoke['reason']})" if smoke.get("reason") else ""))

@@ -64,6 +64,18 @@ def _torch_cuda_gpu(torch, index):
     }
 
 
+def torch_build():
+    """What this PyTorch was built for: 'CUDA 13.0', 'ROCm (HIP 7.2.53211)', 'XPU' or 'CPU build'."""
+    import torch
+
+    if torch.version.hip:
+        return f"ROCm (HIP {torch.version.hip})"
+    if torch.version.cuda:
+        return f"CUDA {torch.version.cuda}"
+    xpu_compiled = getattr(getattr(torch, "xpu", None), "_is_compiled", lambda: False)
+    return "XPU" if xpu_compiled() else "CPU build"
+
+
 def jax_gpus():
     import jax
 
@@ -84,6 +96,13 @@ def gpus(backend=None):
     if backend == "jax":
         return jax_gpus()
     return tensorflow_gpus()
+
+
+def training_device(backend=None):
+    """Where Keras trains here, in words: 'cuda:0 (NVIDIA GeForce RTX 3060)', 'xpu:0 (Intel(R) Arc(TM)
+    A770 Graphics)', '/physical_device:GPU:0 (Tesla T4)' or 'the CPU' (the first GPU of the backend)."""
+    listed = gpus(backend)
+    return f"{listed[0]['name']} ({listed[0]['device_name']})" if listed else "the CPU"
 
 
 def describe(device):
