@@ -24,14 +24,14 @@ setlocal EnableExtensions DisableDelayedExpansion
 rem Started by a double-click? Then keep the window open at the end, so its messages can be read.
 rem Explorer starts "cmd.exe /c" with this file's name; so does PowerShell (.\setup_env.bat), whose
 rem window stays open, and which puts the user's own module folder first in PSModulePath. The
-rem command line is read with delayed expansion only here, so a folder named with "&" cannot break it.
+rem command line is read with its quotes taken out and only inside quotes, so that a folder
+rem named with "&" cannot break these lines.
 set "DOUBLE_CLICKED=0"
-setlocal EnableDelayedExpansion
-set "STARTED_ALONE=0"
-set "CMDLINE=!cmdcmdline!"
-if /i not "!CMDLINE:%~nx0=!"=="!CMDLINE!" if /i not "!CMDLINE: /c =!"=="!CMDLINE!" set "STARTED_ALONE=1"
-if defined PSModulePath if defined USERPROFILE if /i not "!PSModulePath:%USERPROFILE%=!"=="!PSModulePath!" set "STARTED_ALONE=0"
-endlocal & set "DOUBLE_CLICKED=%STARTED_ALONE%"
+set "CMDLINE=%cmdcmdline:"=%"
+call set "WITHOUT_NAME=%%CMDLINE:%~nx0=%%"
+if /i not "%WITHOUT_NAME%"=="%CMDLINE%" if /i not "%CMDLINE: /c =%"=="%CMDLINE%" set "DOUBLE_CLICKED=1"
+if defined PSModulePath call set "WITHOUT_PROFILE=%%PSModulePath:%USERPROFILE%=%%"
+if defined PSModulePath if /i not "%WITHOUT_PROFILE%"=="%PSModulePath%" set "DOUBLE_CLICKED=0"
 if "%BIGCATS_NO_PAUSE%"=="1" set "DOUBLE_CLICKED=0"
 
 set "HERE=%~dp0"

@@ -36,7 +36,7 @@ def texts():
     """(where, folder links are relative to, text) for every place that may link into the docs."""
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         yield path.relative_to(ROOT), path.parent, path.read_text(encoding="utf-8")
-    for path in sorted((ROOT / "bigcats").glob("*.py")):
+    for path in sorted((ROOT / "bigcats").rglob("*.py")):
         yield path.relative_to(ROOT), ROOT, path.read_text(encoding="utf-8")
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         for number, cell in enumerate(nbformat.read(path, as_version=4).cells):

@@ -45,3 +45,28 @@ def test_the_checker_catches_both_mistakes():
         'rem if errorlevel 1 is fine in a comment',
     ])  # fmt: skip
     assert [number for number, _ in problems(sample)] == [1, 2, 3, 4, 5]
+
+
+def expansions(line, name):
+    """For each place `name` is expanded in `line`: is it inside double quotes, as cmd.exe counts them?"""
+    found, inside = [], False
+    for index, character in enumerate(line):
+        if character == '"':
+            inside = not inside
+        elif line.startswith(name, index):
+            found.append(inside)
+    return found
+
+
+def test_the_pause_test_reads_the_command_line_only_inside_quotes_and_spares_powershell():
+    """A folder named with "&" broke `echo %cmdcmdline% | findstr`; PowerShell's .\\setup_env.bat also
+    runs `cmd /c` with the file's name but keeps its window, and is told apart by PSModulePath."""
+    text = BAT.read_bytes().decode("utf-8")
+    commands = [line for line in text.splitlines() if not line.lstrip().lower().startswith("rem")]
+    uses = [line for line in commands if "cmdcmdline" in line.lower()]
+    assert uses == ['set "CMDLINE=%cmdcmdline:"=%"']  # its quotes taken out, read inside the set's quotes
+    outside_quotes = [line for line in commands if any(not quoted for quoted in expansions(line, "%CMDLINE"))]
+    assert outside_quotes == [], outside_quotes
+    assert expansions('echo %CMDLINE% "%CMDLINE%"', "%CMDLINE") == [False, True]  # the control
+    assert any("PSModulePath" in line and "USERPROFILE" in line for line in commands)
+    assert 'if "%DOUBLE_CLICKED%"=="1" pause' in commands

@@ -188,4 +188,6 @@ def test_the_readme_and_notebook_01_state_the_facts_setup_acts_on():
     assert cuda in readme and f"driver must be {tf_driver}" in readme and torch_driver in readme
     table = platform_table()  # what notebook 01 shows
     assert cuda in table and f"driver {tf_driver}" in table and torch_driver in table
-    assert "macOS, Intel | not supported" in table and table.count("\n") == 8  # header, rule, seven platforms
+    assert "macOS, Intel | not supported" in table and table.count("\n") == 11  # header, rule, ten platforms
+    for row in ("Maxwell to Volta", "AMD Radeon", "Intel Arc"):  # the README's table has these rows too
+        assert row in table and row in readme

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from bigcats.environment.backends import SHOW_TENSORFLOW_GPUS, saved_choice
+from bigcats.environment.hosted import hosted_notebook
 from bigcats.environment.machine import (
     BACKENDS,
     CUDA12_DRIVER_MIN,
@@ -222,6 +223,7 @@ def gather_facts(memory_growth_problems=(), smoke_test=True):
             "release": platform.release(),
             "machine": platform.machine(),
             "wsl": is_wsl(),
+            "hosted": hosted_notebook(),
         },
         "tensorflow": package_version("tensorflow"),
         "keras": package_version("keras"),
@@ -621,7 +623,8 @@ def format_report(rep):
     lines = [
         f"Python      {rep['python']}  ({rep['executable']})",
         f"Platform    {rep['platform']['system']} {rep['platform']['release']} {rep['platform']['machine']}"
-        + ("  [WSL]" if rep["platform"]["wsl"] else ""),
+        + ("  [WSL]" if rep["platform"]["wsl"] else "")
+        + (f"  [{rep['platform']['hosted']}: its own TensorFlow and CUDA]" if rep["platform"].get("hosted") else ""),
     ]
     lines += [
         f"{name:<11} {rep.get(name) or 'not installed'}"

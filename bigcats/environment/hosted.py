@@ -25,6 +25,7 @@ KEPT = ("tensorflow", "numpy", "torch", "jax")
 SAME_IMPORT = {"opencv-python-headless": ("opencv-python", "opencv-contrib-python", "opencv-contrib-python-headless")}
 COLAB_CELL_TAG = "hosted"
 NOT_PUBLISHED = ".invalid"  # RFC 2606: a name that is no address, until the project is published
+HOSTED_DOCS = "docs/install.md#a-free-gpu-in-a-hosted-notebook"
 
 
 def hosted_notebook():
@@ -81,7 +82,7 @@ def install_lacking(pyproject=PROJECT / "pyproject.toml", run=subprocess.run):
 def colab_cell(address):
     """The source of every notebook's first code cell: it acts only in Colab or Kaggle."""
     return f'''# Colab and Kaggle only (nothing happens elsewhere): get this project and what the hosted notebook lacks,
-# then this notebook runs as on your machine (docs/install.md#a-free-gpu-in-a-hosted-notebook)
+# then this notebook runs as on your machine (../{HOSTED_DOCS})
 import importlib.util
 import os
 import subprocess

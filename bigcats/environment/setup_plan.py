@@ -86,6 +86,7 @@ def platform_table():
     """What each platform gets, as a Markdown table: the facts setup acts on, for notebook 01 (the
     README's table says the same; a test compares them)."""
     cuda, tf_driver, torch_driver = TENSORFLOW_CUDA_WHEELS, TENSORFLOW_DRIVER_MIN["Linux"][0], TORCH_DRIVER_MIN[0]
+    legacy_driver = _dotted(CUDA12_DRIVER_MIN["Windows"])
     rows = [
         ("Linux / WSL2, NVIDIA Pascal to Hopper (compute capability 6.0-9.0)",
          f"TensorFlow on the GPU: `tensorflow[and-cuda]` brings CUDA {cuda['cuda']} / cuDNN {cuda['cudnn']} as pip "
@@ -94,10 +95,15 @@ def platform_table():
          f"PyTorch on the GPU (TensorFlow 2.21 has no kernels for it); driver {torch_driver}+"),
         ("Native Windows, NVIDIA Turing or newer (RTX 20xx on)",
          f"PyTorch on the GPU, driver {torch_driver}+ (TensorFlow 2.10 was the last with a GPU there)"),
+        ("Native Windows, NVIDIA Maxwell to Volta (GTX 9xx/10xx, Titan V)",
+         f"PyTorch's CUDA 12.6 build on the GPU, driver {legacy_driver}+"),
         ("Native Windows, an older NVIDIA card or driver", "the CPU, or TensorFlow on the GPU inside WSL2"),
+        ("Linux, AMD Radeon RX 6800-9070 or Instinct", "PyTorch's ROCm build on the GPU (other Radeons: the CPU)"),
+        ("Windows or Linux, Intel Arc or Core Ultra's Arc graphics", "PyTorch's XPU build on the GPU"),
         ("macOS, Apple silicon", "PyTorch on the Apple GPU (`mps`); `--metal` adds `tensorflow-metal`"),
         ("macOS, Intel", "not supported: TensorFlow 2.21 has no Intel-Mac wheel"),
-        ("No GPU, or Maxwell (5.x) and older", "TensorFlow on the CPU: every notebook still runs"),
+        ("No GPU, AMD on Windows, other Intel graphics", "TensorFlow on the CPU: every notebook still runs; "
+         "a hosted notebook lends a GPU"),
     ]  # fmt: skip
     return "\n".join(["| Platform | Keras trains on |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
 
