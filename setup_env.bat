@@ -28,6 +28,8 @@ rem command line is read with its quotes taken out and only inside quotes, so th
 rem named with "&" cannot break these lines.
 set "DOUBLE_CLICKED=0"
 set "CMDLINE=%cmdcmdline:"=%"
+rem (twice: where cmdcmdline is not defined, as under Wine, the first leaves a quote behind)
+set "CMDLINE=%CMDLINE:"=%"
 call set "WITHOUT_NAME=%%CMDLINE:%~nx0=%%"
 if /i not "%WITHOUT_NAME%"=="%CMDLINE%" if /i not "%CMDLINE: /c =%"=="%CMDLINE%" set "DOUBLE_CLICKED=1"
 if defined PSModulePath call set "WITHOUT_PROFILE=%%PSModulePath:%USERPROFILE%=%%"

@@ -65,6 +65,7 @@ def test_the_pause_test_reads_the_command_line_only_inside_quotes_and_spares_pow
     commands = [line for line in text.splitlines() if not line.lstrip().lower().startswith("rem")]
     uses = [line for line in commands if "cmdcmdline" in line.lower()]
     assert uses == ['set "CMDLINE=%cmdcmdline:"=%"']  # its quotes taken out, read inside the set's quotes
+    assert 'set "CMDLINE=%CMDLINE:"=%"' in commands
     outside_quotes = [line for line in commands if any(not quoted for quoted in expansions(line, "%CMDLINE"))]
     assert outside_quotes == [], outside_quotes
     assert expansions('echo %CMDLINE% "%CMDLINE%"', "%CMDLINE") == [False, True]  # the control

@@ -166,14 +166,17 @@ def test_setup_env_bat_under_wine_reaches_no_python_and_builds_nothing(tmp_path)
     wine = shutil.which("wine")
     if not wine:
         pytest.skip("wine is not installed (apt-get install wine wine64): setup_env.bat not run")
-    shutil.copy(ROOT / "setup_env.bat", tmp_path)
-    shutil.copytree(ROOT / "bigcats", tmp_path / "bigcats")
+    project = tmp_path / "lions & tigers"  # a folder named with "&", which cmd.exe reads as "and then"
+    project.mkdir()
+    shutil.copy(ROOT / "setup_env.bat", project)
+    shutil.copytree(ROOT / "bigcats", project / "bigcats")
     env = {**os.environ, "WINEDEBUG": "-all", "WINEPREFIX": str(tmp_path / "wineprefix"), "BIGCATS_NO_PAUSE": "1"}
-    done = subprocess.run([wine, "cmd", "/c", "setup_env.bat"], cwd=tmp_path, env=env, capture_output=True, timeout=300)
-    out = done.stdout.decode(errors="replace")
+    done = subprocess.run([wine, "cmd", "/c", "setup_env.bat"], cwd=project, env=env, capture_output=True, timeout=300)
+    out = done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
     assert done.returncode == 1, out
     assert "No 64-bit Python 3.11-3.13 found" in out and "NEW terminal" in out
-    assert "Press any key" not in out and not (tmp_path / ".venv").exists()
+    assert "Syntax error" not in out and "tigers" not in out.replace(str(project), "")  # no "tigers" run as a command
+    assert "Press any key" not in out and not (project / ".venv").exists()
 
 
 def test_the_readme_and_notebook_01_state_the_facts_setup_acts_on():

@@ -80,7 +80,8 @@ def install_lacking(pyproject=PROJECT / "pyproject.toml", run=subprocess.run):
 
 
 def colab_cell(address):
-    """The source of every notebook's first code cell: it acts only in Colab or Kaggle."""
+    """The source of every notebook's first code cell: it acts only in Colab or Kaggle (laid out
+    as `ruff format` lays out the notebooks)."""
     return f'''# Colab and Kaggle only (nothing happens elsewhere): get this project and what the hosted notebook lacks,
 # then this notebook runs as on your machine (../{HOSTED_DOCS})
 import importlib.util
@@ -94,8 +95,10 @@ if importlib.util.find_spec("google.colab") or os.environ.get("KAGGLE_KERNEL_RUN
     if not os.path.isdir(project):
         source = os.environ.get("BIGCATS_REPOSITORY", REPOSITORY)
         if "{NOT_PUBLISHED}" in source:
-            raise SystemExit("This copy names no public repository yet: set BIGCATS_REPOSITORY to the address you "
-                             "opened this notebook from (%env BIGCATS_REPOSITORY=...), then run this cell again.")
+            raise SystemExit(
+                "This copy names no public repository yet: set BIGCATS_REPOSITORY to the address you "
+                "opened this notebook from (%env BIGCATS_REPOSITORY=...), then run this cell again."
+            )
         subprocess.run(["git", "clone", "--quiet", "--depth", "1", source, project], check=True)
     subprocess.run([sys.executable, "-m", "bigcats", "hosted-setup"], cwd=project, check=True)
     sys.path.insert(0, project)
