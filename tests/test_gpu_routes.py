@@ -205,6 +205,14 @@ def test_an_rdna2_card_outside_the_rocm_build_gets_the_override_as_an_opt_in_wit
     assert no_kfd.gpu == "cpu" and "/sys/class/kfd" in no_kfd.messages[0]
 
 
+def test_tensorflow_chosen_by_hand_on_a_gpu_pytorch_drives_says_what_it_gives_up():
+    forced = plan(
+        Machine("Linux", gpu_vendor="amd", gpu="Navi 31", gfx_target="gfx1100"), "2.21.0", backend="tensorflow"
+    )
+    assert (forced.backend, forced.gpu) == ("tensorflow", "cpu")
+    assert "PyTorch's ROCM build would train on Navi 31 (leave out --backend)" in forced.messages[0]
+
+
 def test_windows_amd_is_told_what_exists_today():
     p = plan(Machine("Windows", "AMD64", gpu_vendor="amd", gpu="AMD Radeon RX 7900 XTX"), "2.21.0")
     assert (p.backend, p.gpu, p.packages) == ("tensorflow", "cpu", [])

@@ -344,6 +344,11 @@ def _other_vendor_route(m, device):
 def _other_vendor_cpu(m):
     """Why an AMD or Intel GPU without a route here trains on the CPU, and what would change that."""
     name = m.gpu or f"An {m.gpu_vendor.upper() if m.gpu_vendor == 'amd' else 'Intel'} GPU"
+    if _torch_reaches_the_gpu(m):  # --backend tensorflow on a GPU PyTorch's build drives
+        return [
+            f"--backend tensorflow: TensorFlow trains on the CPU here; PyTorch's {_torch_device(m).upper()} build "
+            f"would train on {name} (leave out --backend)."
+        ]
     if m.gpu_vendor == "intel":
         return [
             f"{name}: PyTorch's XPU build drives Intel Arc (A- and B-series, Core Ultra's Arc graphics) and Data "
