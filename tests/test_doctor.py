@@ -156,10 +156,14 @@ def test_the_first_cell_of_a_notebook_in_the_wrong_kernel_says_what_to_do(tmp_pa
     from conftest import ROOT
 
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-        # -I -S: a Python without this environment's packages, as a wrong kernel is
+        hosted, first = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"][:2]
+        # -I -S: a Python without this environment's packages, as a wrong kernel is; the Colab cell
+        # before it does nothing there (not even ask for `google`, which such a Python lacks)
         done = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", first.source], capture_output=True, text=True, cwd=tmp_path
+            [sys.executable, "-I", "-S", "-c", hosted.source + "\n" + first.source],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
         )
         assert done.returncode == 1 and "Pick the kernel 'Python (bigcats)'" in done.stderr, (path.name, done.stderr)
         assert "This kernel runs" in done.stderr and "setup_env.sh" in done.stderr

@@ -90,7 +90,8 @@ import subprocess
 import sys
 
 REPOSITORY = "{address}"  # pyproject.toml's [project.urls]
-if importlib.util.find_spec("google.colab") or os.environ.get("KAGGLE_KERNEL_RUN_TYPE"):
+in_colab = importlib.util.find_spec("google") is not None and importlib.util.find_spec("google.colab") is not None
+if in_colab or os.environ.get("KAGGLE_KERNEL_RUN_TYPE"):
     project = os.environ.setdefault("BIGCATS_PROJECT", os.path.abspath("bigcats"))
     if not os.path.isdir(project):
         source = os.environ.get("BIGCATS_REPOSITORY", REPOSITORY)
