@@ -136,7 +136,7 @@ def test_a_listed_gpu_that_fails_real_work_is_an_error_explained(monkeypatch):
     recorded = json.dumps([{"device": "/device:GPU:0", "ok": False, "error": "InternalError: Failed to launch kernel: "
                             "CUDA_ERROR_INVALID_PTX; TensorFlow was not built with CUDA kernel binaries compatible with "
                             "compute capability 12.0"}])  # fmt: skip
-    monkeypatch.setattr(doctor, "_child", lambda code, timeout: (0, recorded + "\n", ""))
+    monkeypatch.setattr(doctor, "_child", lambda code, timeout, framework: (0, recorded + "\n", ""))
     smoke = doctor.gpu_smoke_test([{"name": "GPU:0"}])
     assert smoke["status"] == "failed"
     facts = {**fact_sheet(), "gpus": [{"name": "GPU:0", "device_name": "RTX 5090", "compute_capability": [12, 0]}],
@@ -144,7 +144,7 @@ def test_a_listed_gpu_that_fails_real_work_is_an_error_explained(monkeypatch):
     messages = [f["message"] for f in doctor.diagnose(facts) if f["severity"] == "error"]
     assert any("real work on it failed" in m for m in messages) and any("Blackwell" in m for m in messages)
     assert any("GPU code for sm_60" in m for m in messages)  # the build's own list says so too
-    monkeypatch.setattr(doctor, "_child", lambda code, timeout: (-11, "", "Segmentation fault"))
+    monkeypatch.setattr(doctor, "_child", lambda code, timeout, framework: (-11, "", "Segmentation fault"))
     assert doctor.gpu_smoke_test([{"name": "GPU:0"}])["error"] == "the smoke test was killed by SIGSEGV"
 
 
