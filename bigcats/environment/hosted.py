@@ -62,7 +62,8 @@ def lacking(dependencies, installed, pins):
 
 
 def installed_versions():
-    return {dist.metadata["Name"].lower(): dist.version for dist in importlib.metadata.distributions()}
+    distributions = importlib.metadata.distributions()
+    return {dist.metadata["Name"].lower(): dist.version for dist in distributions if dist.metadata["Name"]}
 
 
 def pinned_versions(requirements=PROJECT / "requirements.txt"):
@@ -70,12 +71,12 @@ def pinned_versions(requirements=PROJECT / "requirements.txt"):
     return {name.lower(): version for name, version in found}
 
 
-def install_lacking(pyproject=PROJECT / "pyproject.toml", run=subprocess.run):
+def install_lacking(pyproject=PROJECT / "pyproject.toml"):
     """Install what this Python lacks of the package's dependencies (pinned); returns (installed, kept)."""
     dependencies = tomllib.loads(Path(pyproject).read_text())["project"]["dependencies"]
     install, kept = lacking(dependencies, installed_versions(), pinned_versions())
     if install:
-        run([sys.executable, "-m", "pip", "install", "--quiet", *install], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *install], check=True)
     return install, kept
 
 
@@ -102,16 +103,17 @@ if in_colab or os.environ.get("KAGGLE_KERNEL_RUN_TYPE"):
             )
         subprocess.run(["git", "clone", "--quiet", "--depth", "1", source, project], check=True)
     subprocess.run([sys.executable, "-m", "bigcats", "hosted-setup"], cwd=project, check=True)
-    sys.path.insert(0, project)
+    if project not in sys.path:
+        sys.path.insert(0, project)
     os.chdir(os.path.join(project, "notebooks"))'''
 
 
-def write_cells(notebook_dir=PROJECT / "notebooks", address=None):
+def write_cells(notebook_dir=PROJECT / "notebooks"):
     """Put the Colab cell, with the repository's address, first among each notebook's code cells
     (replacing the one there); returns the notebooks changed."""
     import nbformat
 
-    cell_source = colab_cell(address or repository())
+    cell_source = colab_cell(repository())
     changed = []
     for path in sorted(Path(notebook_dir).glob("[0-9][0-9]_*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
