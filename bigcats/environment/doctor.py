@@ -439,7 +439,9 @@ def _no_gpu_findings(facts):
                 "info",
                 "No NVIDIA driver found (nvidia-smi is missing or fails): training runs on the CPU.",
                 f"With an NVIDIA GPU: install its driver ({TENSORFLOW_DRIVER_MIN['Linux'][0]} or newer for TensorFlow, "
-                f"{TORCH_DRIVER_MIN[0]} or newer for PyTorch), check `nvidia-smi`, re-run ./setup_env.sh.",
+                f"{TORCH_DRIVER_MIN[0]} or newer for PyTorch), check `nvidia-smi`, re-run ./setup_env.sh. With an AMD "
+                "or Intel GPU, setup_env installs PyTorch's ROCm or XPU build where they drive it "
+                "(docs/install.md#which-backend-trains-on-your-gpu).",
             )
         ]
     return [
