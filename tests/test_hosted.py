@@ -70,7 +70,7 @@ def test_in_colab_the_cell_clones_the_project_prepares_it_and_the_notebook_runs_
     facts = json.loads(done.stdout.strip().splitlines()[-1])
     assert facts["cwd"] == str(project / "notebooks") and facts["path"][0] == str(project)
     assert str(project / "bigcats" / "__init__.py") in done.stdout  # the clone's package, not this checkout's
-    assert done.stdout.count("installed nothing (it has them all)") == 2 and "synthetic set" in done.stdout
+    assert done.stdout.count("Colab: installed nothing (it has them all)") == 2 and "synthetic set" in done.stdout
     assert (project / "notebooks" / "04_train_cnn.ipynb").exists()
 
 
@@ -86,3 +86,12 @@ def test_outside_colab_and_kaggle_the_cell_does_nothing(tmp_path):
     done = run_cells([colab_cell(repository())], tmp_path, **env)
     assert done.returncode == 0 and json.loads(done.stdout.strip().splitlines()[-1])["cwd"] == str(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_childs_output_is_shown_line_by_line_and_its_failure_raised(capsys):
+    from bigcats.environment.hosted import run_and_show
+
+    run_and_show([sys.executable, "-c", "import sys; print('Collecting keras'); print('to stderr', file=sys.stderr)"])
+    assert capsys.readouterr().out == "Collecting keras\nto stderr\n"
+    with pytest.raises(subprocess.CalledProcessError):
+        run_and_show([sys.executable, "-c", "raise SystemExit(3)"])

@@ -2,8 +2,9 @@
 
 Each notebook's first cell acts only there: it clones this project from its repository (the
 address in pyproject.toml's [project.urls], copied into the cell by `write_cells` and kept equal
-by a test) and runs `python -m bigcats hosted-setup`, which installs what the hosted notebook
-lacks, never its own TensorFlow, CUDA or NumPy, and fetches the photos
+by a test) and runs `python -m bigcats hosted-setup` in the notebook's own Python (so that its progress
+shows), which installs what the hosted notebook lacks, never its own TensorFlow, CUDA or NumPy,
+and fetches the photos
 (docs/install.md#a-free-gpu-in-a-hosted-notebook).
 """
 
@@ -76,8 +77,18 @@ def install_lacking(pyproject=PROJECT / "pyproject.toml"):
     dependencies = tomllib.loads(Path(pyproject).read_text())["project"]["dependencies"]
     install, kept = lacking(dependencies, installed_versions(), pinned_versions())
     if install:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *install], check=True)
+        run_and_show([sys.executable, "-m", "pip", "install", *install])
     return install, kept
+
+
+def run_and_show(command):
+    """Run `command`, printing its output line by line as it comes: a notebook shows nothing that a
+    child process writes to its own standard output."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as child:
+        for line in child.stdout:
+            print(line, end="", flush=True)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command)
 
 
 def colab_cell(address):
@@ -101,11 +112,16 @@ if in_colab or os.environ.get("KAGGLE_KERNEL_RUN_TYPE"):
                 "This copy names no public repository yet: set BIGCATS_REPOSITORY to the address you "
                 "opened this notebook from (%env BIGCATS_REPOSITORY=...), then run this cell again."
             )
-        subprocess.run(["git", "clone", "--quiet", "--depth", "1", source, project], check=True)
-    subprocess.run([sys.executable, "-m", "bigcats", "hosted-setup"], cwd=project, check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", source, project], capture_output=True, text=True)
+        if clone.returncode:
+            raise SystemExit(f"git clone {{source}} failed: {{clone.stderr}}")
     if project not in sys.path:
         sys.path.insert(0, project)
-    os.chdir(os.path.join(project, "notebooks"))'''
+    os.chdir(project)
+    from bigcats.__main__ import main  # python -m bigcats hosted-setup, shown here as it runs
+
+    main(["hosted-setup"])
+    os.chdir("notebooks")'''
 
 
 def write_cells(notebook_dir=PROJECT / "notebooks"):
