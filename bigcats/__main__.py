@@ -535,6 +535,8 @@ def _words(error):
 
 
 def main(argv=None):
+    """`python -m bigcats COMMAND ...`: the command line, run with `argv` (default: this process's
+    arguments); returns the exit status. A notebook calls it as `main(["hosted-setup"])`."""
     args = build_parser().parse_args(argv)
     for stream in (sys.stdout, sys.stderr):  # a file name in no encoding is printed, not a crash
         if hasattr(stream, "reconfigure"):
